@@ -1,0 +1,172 @@
+"""Connecting to PostgreSQL: parse and redact DSNs, wait for a server, read the tracking table."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import conninfo as pg_conninfo
+from psycopg.rows import tuple_row
+
+from alumdb.errors import DatabaseUnavailableError, UsageError
+
+CONNECT_TIMEOUT = 3
+TRACKING_TABLE = "schema_migrations"
+AUDIT_TABLE = "schema_migrations_audit"
+# Errors after which trying again cannot help: say so at once instead of waiting.
+FINAL_CONNECT_ERRORS = (
+    "password authentication failed",
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+)
+
+Conninfo = dict[str, Any]
+
+
+def parse_url(url: str, what: str = "--database-url") -> Conninfo:
+    """The parameters of a URL or ``key=value`` DSN; :class:`UsageError` if it does not parse."""
+    text = url.strip()
+    if not text:
+        raise UsageError(f"{what} is empty; give a URL such as postgresql://user@host:5432/db")
+    looks_like_url = "://" in text
+    if looks_like_url and not text.startswith(("postgresql://", "postgres://")):
+        scheme = text.split("://", 1)[0]
+        raise UsageError(
+            f"{what}: scheme {scheme!r} is not PostgreSQL; use postgresql://user@host:5432/db"
+        )
+    try:
+        params = pg_conninfo.conninfo_to_dict(text)
+    except psycopg.ProgrammingError as exc:
+        reason = str(exc).splitlines()[0].removeprefix("invalid connection option ")
+        raise UsageError(
+            f"{what} does not parse ({reason}); use postgresql://user@host:5432/db"
+        ) from None
+    if not looks_like_url and "=" not in text:
+        raise UsageError(f"{what} does not parse; use postgresql://user@host:5432/db")
+    for port in str(params.get("port") or "5432").split(","):
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"{what} does not parse (port {port!r} is not a number 1-65535)")
+    return dict(params)
+
+
+def redact(params: Conninfo) -> str:
+    """A DSN safe to show: ``postgresql://user:***@host:port/db`` (the password never appears)."""
+    user = params.get("user") or ""
+    password = "***" if params.get("password") else ""
+    auth = f"{user}{':' + password if password else ''}@" if user or password else ""
+    host = params.get("host") or "localhost"
+    port = params.get("port")
+    dbname = params.get("dbname") or ""
+    return f"postgresql://{auth}{host}{':' + str(port) if port else ''}/{dbname}"
+
+
+def connect(
+    params: Conninfo, wait: float = 0.0, application_name: str = "alumdb"
+) -> psycopg.Connection[Any]:
+    """An autocommit connection, retrying refused connections for up to ``wait`` seconds.
+
+    Errors that waiting cannot fix (a wrong password, a missing database) fail at
+    once. Prepared statements are disabled so a pooler in transaction mode works.
+    """
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    settings = {"connect_timeout": CONNECT_TIMEOUT, "application_name": application_name}
+    while True:
+        try:
+            conn = psycopg.connect(**{**settings, **params}, autocommit=True)
+        except psycopg.OperationalError as exc:
+            reason = _first_line(exc)
+            final = any(marker in reason for marker in FINAL_CONNECT_ERRORS)
+            if final or time.monotonic() + delay > deadline:
+                waited = f" after waiting {wait:.0f}s" if wait and not final else ""
+                raise DatabaseUnavailableError(
+                    f"cannot connect to {redact(params)}{waited}: {reason}{_connect_hint(reason)}"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        else:
+            conn.prepare_threshold = None
+            return conn
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # libpq prefixes "connection failed: connection to server at ... failed: <reason>".
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else type(exc).__name__
+    return line.split("failed: ")[-1] if "failed: " in line else line
+
+
+def _connect_hint(reason: str) -> str:
+    if "authentication failed" in reason:
+        return "; check the password (POSTGRES_PASSWORD or the URL)"
+    if "does not exist" in reason:
+        return "; check the user and database names"
+    if "refused" in reason or "timeout" in reason or "timed out" in reason:
+        return "; is the server running and the port right? (--wait SECONDS waits for it)"
+    return ""
+
+
+def probe(params: Conninfo) -> bool:
+    """Whether a connection succeeds right now (used while a container starts)."""
+    try:
+        with psycopg.connect(**{**params, "connect_timeout": 1}, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class AppliedRow:
+    """One row of ``schema_migrations``."""
+
+    version: str
+    name: str
+    executed_at: datetime | None
+    checksum: str | None
+    duration_ms: int | None
+
+    @property
+    def number(self) -> int | None:
+        return int(self.version) if self.version.isdigit() else None
+
+
+def tracking_columns(conn: psycopg.Connection[Any]) -> set[str]:
+    """The columns of ``schema_migrations`` (empty when the table does not exist)."""
+    rows = conn.execute(
+        "SELECT attname FROM pg_attribute"
+        " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+        (TRACKING_TABLE,),
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def read_applied(
+    conn: psycopg.Connection[Any], columns: set[str] | None = None
+) -> list[AppliedRow]:
+    """Every row of ``schema_migrations``; tolerates the spec's three-column table."""
+    columns = tracking_columns(conn) if columns is None else columns
+    if not columns:
+        return []
+    checksum = "checksum" if "checksum" in columns else "NULL"
+    duration = "duration_ms" if "duration_ms" in columns else "NULL"
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            f"SELECT version::text, name::text, executed_at, {checksum}::text, {duration}::int"
+            f" FROM {TRACKING_TABLE}"
+        )
+        return [
+            AppliedRow(
+                version=str(v).strip(),
+                name=str(n),
+                executed_at=e,
+                checksum=str(c).strip() if c else None,
+                duration_ms=d,
+            )
+            for v, n, e, c, d in cur.fetchall()
+        ]

@@ -1,0 +1,160 @@
+"""Prove migrations/ on a fresh database, the two ways the project applies it.
+
+1. The runner (what ``invoke migrate`` calls) on an empty database, then again: the
+   second run applies nothing and ``pg_dump --schema-only`` is identical.
+2. The spec's compose ``migrations`` service (one psql per file) on a fresh volume:
+   the same schema dump and the same ``schema_migrations`` rows as the runner left.
+3. The runner on the database the compose loop made adopts it (records the checksums)
+   and applies nothing.
+
+Everything runs in a scratch compose project of its own (project name, port, password),
+removed with its volume at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from alumdb import catalog, database, environment, runner
+from alumdb.errors import EnvironmentFailure, VerifyError
+
+if TYPE_CHECKING:
+    import docker
+
+SCRATCH_PREFIX = "alumdbverify"
+# pg_dump (15.14 and later) brackets its output with \restrict/\unrestrict and a random
+# key; those lines differ on every dump and say nothing about the schema.
+VOLATILE_DUMP_PREFIXES = ("\\restrict ", "\\unrestrict ")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One check that passed, with what it saw."""
+
+    name: str
+    detail: str
+    seconds: float
+
+
+def normalise_dump(text: str) -> str:
+    """A schema dump without the lines that change from one dump to the next."""
+    return "".join(
+        line
+        for line in text.splitlines(keepends=True)
+        if not line.startswith(VOLATILE_DUMP_PREFIXES)
+    )
+
+
+def schema_dump(client: docker.DockerClient, point: environment.Endpoint) -> str:
+    """``pg_dump --schema-only`` of the endpoint's database, run inside its container."""
+    container = client.containers.get(point.container)
+    command = ["pg_dump", "--schema-only", "--no-owner", "-U", point.user, "-d", point.dbname]
+    code, (out, err) = container.exec_run(command, demux=True)
+    if code != 0:
+        reason = (err or b"").decode("utf-8", "replace").strip().splitlines()
+        raise EnvironmentFailure(
+            f"pg_dump in {point.container} failed: {reason[-1] if reason else code}"
+        )
+    return normalise_dump((out or b"").decode("utf-8"))
+
+
+def diff_excerpt(expected: str, actual: str, labels: tuple[str, str], lines: int = 12) -> str:
+    """The first lines of a unified diff, for an error message."""
+    diff = list(
+        difflib.unified_diff(expected.splitlines(), actual.splitlines(), *labels, lineterm="", n=1)
+    )
+    more = f"\n  ... {len(diff) - lines} more diff lines" if len(diff) > lines else ""
+    return "\n".join(f"  {line}" for line in diff[:lines]) + more
+
+
+def _rows(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    return sorted((row.version, row.name) for row in database.read_applied(conn))
+
+
+def verify(
+    project_dir: Path,
+    folder: catalog.Catalog,
+    on_step: Callable[[Step], None] | None = None,
+    timeout: float = 90.0,
+) -> list[Step]:
+    """Run the checks above in a scratch environment; raise :class:`VerifyError` on a mismatch."""
+    env = environment.resolve("dev", project_dir, environment.scratch_settings(SCRATCH_PREFIX))
+    client = environment.docker_client()
+    steps: list[Step] = []
+    started = time.monotonic()
+
+    def passed(name: str, detail: str) -> None:
+        nonlocal started
+        step = Step(name, detail, time.monotonic() - started)
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+        started = time.monotonic()
+
+    def connect(point: environment.Endpoint) -> psycopg.Connection[Any]:
+        return database.connect(point.conninfo(), wait=timeout)
+
+    try:
+        up = environment.up(env, client, timeout=timeout)
+        point = up.endpoint
+        passed("up", f"scratch project {env.project} ready in {up.waited:.1f}s")
+
+        with connect(point) as conn:
+            first = runner.migrate(conn, folder)
+            after_first = schema_dump(client, point)
+            second = runner.migrate(conn, folder)
+            after_second = schema_dump(client, point)
+            runner_rows = _rows(conn)
+        if len(first.applied) != len(folder):
+            raise VerifyError(
+                f"the runner applied {len(first.applied)} of {len(folder)} files on an "
+                "empty database"
+            )
+        passed("runner", f"{len(first.applied)} files applied in {first.seconds:.2f}s")
+        if second.applied:
+            raise VerifyError(
+                f"a second run applied {len(second.applied)} files again "
+                f"({second.applied[0][0].filename} first); the runner must skip applied files"
+            )
+        if after_second != after_first:
+            raise VerifyError(
+                "the schema changed when migrations/ ran a second time; a file is not "
+                "idempotent:\n" + diff_excerpt(after_first, after_second, ("first", "second"))
+            )
+        passed("rerun", "second run applied nothing; pg_dump --schema-only identical")
+
+        environment.down(env, volumes=True)
+        environment.compose(env, "run", "--rm", "migrations", what="compose run migrations")
+        point = environment.running_endpoint(env, client)
+        compose_dump = schema_dump(client, point)
+        with connect(point) as conn:
+            compose_rows = _rows(conn)
+            if compose_dump != after_first:
+                raise VerifyError(
+                    "the compose migrations service left a different schema than invoke "
+                    "migrate:\n" + diff_excerpt(after_first, compose_dump, ("runner", "compose"))
+                )
+            if compose_rows != runner_rows:
+                raise VerifyError(
+                    f"schema_migrations differs: runner recorded {runner_rows}, the compose "
+                    f"loop {compose_rows}"
+                )
+            passed("compose", "compose migrations service: same schema dump and rows")
+
+            adopted = runner.migrate(conn, folder)
+        if adopted.applied or len(adopted.adopted) != len(folder):
+            raise VerifyError(
+                f"the runner should adopt the {len(folder)} files the compose loop applied; "
+                f"it adopted {len(adopted.adopted)} and applied {len(adopted.applied)}"
+            )
+        passed("adopt", f"runner adopted {len(adopted.adopted)} files (checksums recorded)")
+    finally:
+        environment.down(env, volumes=True)
+    return steps

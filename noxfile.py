@@ -1,0 +1,69 @@
+"""Checks: `nox` runs the everyday set, `nox -s ci` runs every check (what CI runs).
+
+Sessions: lint, typecheck, sqllint, tests, migrations, and ci (all of them); bench,
+by hand only (`nox -s bench -- --quick`), is a benchmark, not a check.
+`nox -r` reuses the virtualenvs; `nox -s tests -- -k status` passes arguments to pytest.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "sqllint", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+CODE = ["alumdb", "tasks.py", "noxfile.py", "scripts", "tests", "bench"]
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    _install(session)
+    session.run("ruff", "check", *CODE)
+    session.run("ruff", "format", "--check", *CODE)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the engine, the tasks, the noxfile, scripts and bench."""
+    _install(session)
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def sqllint(session: nox.Session) -> None:
+    """The spec's rules on the parsed SQL of migrations/, and squawk's safety rules."""
+    _install(session)
+    session.run("invoke", "lint")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """pytest: unit tests, and integration tests against PostgreSQL in Docker."""
+    _install(session)
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session(python=PYTHON)
+def migrations(session: nox.Session) -> None:
+    """Fresh databases: migrate twice (same schema), the compose loop agrees (invoke verify)."""
+    _install(session)
+    session.run("invoke", "verify")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmark (bench/README.md), not part of ci: `nox -s bench -- --quick`."""
+    session.install("-e", ".[dev,bench]")
+    session.run("python", "-m", "bench.cli", *session.posargs)
+
+
+@nox.session(python=False, requires=["lint", "typecheck", "sqllint", "tests", "migrations"])
+def ci(session: nox.Session) -> None:
+    """Every check: what .ci/run and the README's test command run."""
+    session.log("all checks passed: lint, typecheck, sqllint, tests, migrations")

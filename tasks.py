@@ -1,0 +1,421 @@
+"""AlumOutreach database tasks: `invoke --list` shows them, `invoke --help TASK` explains one.
+
+Thin by design: each task parses its arguments, calls the `alumdb` engine and
+renders what it returns. Engine errors become one line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from alumdb import catalog, environment, runner, scaffold, target
+from alumdb import status as migration_status
+from alumdb.errors import AlumdbError, UsageError
+
+ROOT = Path(__file__).resolve().parent
+MIGRATIONS = ROOT / "migrations"
+F = TypeVar("F", bound=Callable[..., Any])
+
+TARGET_HELP = {
+    "env": "compose environment: dev (default) or prod",
+    "database_url": "any reachable PostgreSQL, e.g. postgresql://user@host/db "
+    "(default: $DATABASE_URL); no Docker needed",
+    "migrations": "the migrations folder (default: migrations/)",
+    "wait": "seconds to wait for the database to be ready (default: 60)",
+}
+
+
+def engine_errors(fn: F) -> F:
+    """Turn the engine's errors into one line on stderr and the error's exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AlumdbError as exc:
+            raise Exit(f"error: {exc}", code=exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _folder(migrations: str | None) -> Path:
+    return Path(migrations).resolve() if migrations else MIGRATIONS
+
+
+def _positive(value: str | float | None, option: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r}: not a number of seconds") from None
+    if number < 0:
+        raise UsageError(f"{option} {value!r}: must not be negative")
+    return number
+
+
+def _render_event(event: runner.Event) -> None:
+    m = event.migration
+    if event.kind == "applied" and m is not None:
+        _say(f"  applied   {m.filename:<40} {event.seconds * 1000:8.0f} ms")
+    elif event.kind == "skipped" and m is not None:
+        _say(f"  skipped   {m.filename:<40} ({event.detail})")
+    elif event.kind in {"waiting", "retrying", "adopted", "upgraded"}:
+        name = f" {m.filename}:" if m is not None else ""
+        _say(f"  {event.kind}{name} {event.detail}")
+
+
+@task(
+    help={
+        "env": TARGET_HELP["env"],
+        "wait": "seconds to wait until the container is healthy (default: 60)",
+    }
+)
+@engine_errors
+def up(c: Context, env: str = "dev", wait: str | None = None) -> None:
+    """Start PostgreSQL (compose up -d postgres) and wait until it is healthy.
+
+    Checks the Docker Engine first (a clear message within 2 s when it does not
+    answer), shows the container's last log lines if it never becomes healthy,
+    and prints where the database listens.
+    """
+    resolved = target.resolve(ROOT, env, None)
+    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    connected.conn.close()
+    assert connected.up is not None  # noqa: S101 - compose targets always report
+    point = connected.up.endpoint
+    state = f"started, ready in {connected.up.waited:.1f}s" if connected.up.started else "running"
+    _say(f"postgres {state}: container {point.container}, listening on {connected.where}")
+
+
+@task(
+    help={
+        **TARGET_HELP,
+        "dry_run": "list what would run and change nothing",
+        "target": "stop after this version (e.g. 007)",
+        "allow_out_of_order": "apply pending files numbered below the highest applied one",
+        "lock_timeout": "seconds each statement may wait for a table lock (default: 5)",
+        "lock_retries": "how often a file is retried after a lock timeout (default: 5)",
+    }
+)
+@engine_errors
+def migrate(
+    c: Context,
+    env: str | None = None,
+    database_url: str | None = None,
+    dry_run: bool = False,
+    target_: str | None = None,
+    allow_out_of_order: bool = False,
+    lock_timeout: str | None = None,
+    lock_retries: int = runner.DEFAULT_LOCK_RETRIES,
+    migrations: str | None = None,
+    wait: str | None = None,
+) -> None:
+    """Apply every pending migration in numeric order, one transaction per file.
+
+    The whole folder is checked first (names, duplicate numbers, applied files
+    changed or deleted since), so a problem stops the run before the database is
+    touched. For a compose environment PostgreSQL is started first (see `up`).
+    Prints one line per file with its time, then a summary.
+    """
+    folder = catalog.load(_folder(migrations))
+    resolved = target.resolve(ROOT, env, database_url)
+    options = runner.Options(
+        target=target_,
+        dry_run=dry_run,
+        allow_out_of_order=allow_out_of_order,
+        lock_timeout=_positive(lock_timeout, "--lock-timeout", runner.DEFAULT_LOCK_TIMEOUT),
+        lock_retries=lock_retries,
+    )
+    runner.target_number(folder, options.target)  # a bad --target fails before Docker starts
+    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    with connected.conn as conn:
+        if connected.up is not None and connected.up.started:
+            _say(f"postgres started, ready in {connected.up.waited:.1f}s")
+        where = (
+            connected.where
+            if resolved.env is None
+            else f"{resolved.describe()} at {connected.where}"
+        )
+        _say(f"migrating {where}")
+        report = runner.migrate(conn, folder, options, _render_event)
+    if report.dry_run:
+        if not report.planned:
+            _say("dry run: nothing to apply, the database is up to date")
+        for m in report.planned:
+            _say(f"  would apply {m.filename}")
+        for m in report.adopted:
+            _say(f"  would record the checksum of {m.filename} (applied without one)")
+        if report.planned:
+            _say(f"dry run: {len(report.planned)} to apply; nothing was changed")
+        return
+    applied = len(report.applied)
+    waited = f", waited {report.waited:.1f}s for another run" if report.waited >= 0.05 else ""
+    if applied == 0 and not report.skipped:
+        _say(f"nothing to do: {report.already_applied} applied, the database is up to date")
+    else:
+        skipped = f", {len(report.skipped)} applied by another run" if report.skipped else ""
+        _say(
+            f"done: {applied} applied in {report.seconds:.2f}s"
+            f" ({report.already_applied} already applied{skipped}{waited})"
+        )
+
+
+@task(
+    help={
+        **TARGET_HELP,
+        "json": "print JSON for scripts instead of a table",
+    }
+)
+@engine_errors
+def status(
+    c: Context,
+    env: str | None = None,
+    database_url: str | None = None,
+    json_: bool = False,
+    migrations: str | None = None,
+    wait: str | None = None,
+) -> None:
+    """Show each migration on disk against schema_migrations.
+
+    States: applied, pending, changed (edited since it was applied) and missing
+    (applied but no longer on disk). Exits non-zero when anything is changed or
+    missing, so CI can gate on it. Does not start the database.
+    """
+    folder = catalog.load(_folder(migrations))
+    resolved = target.resolve(ROOT, env, database_url)
+    connected = target.connect(resolved, start=False, wait=_positive(wait, "--wait", 0.0))
+    with connected.conn as conn:
+        entries = runner.read_status(conn, folder)
+    bad = migration_status.problems(entries)
+    counts = {s: sum(1 for e in entries if e.state == s) for s in migration_status.STATES}
+    if json_:
+        document = {
+            "database": connected.where,
+            "migrations": [e.to_json() for e in entries],
+            "summary": counts,
+            "ok": not bad,
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        _say(f"{connected.where}")
+        _say(f"{'VERSION':<8} {'NAME':<32} {'STATE':<9} {'EXECUTED AT':<25} {'DURATION':>9}")
+        for e in entries:
+            when = e.executed_at.strftime("%Y-%m-%d %H:%M:%S%z") if e.executed_at else "-"
+            took = f"{e.duration_ms} ms" if e.duration_ms is not None else "-"
+            note = f"  {e.detail}" if e.detail else ""
+            _say(f"{e.version:<8} {e.name:<32} {e.state:<9} {when:<25} {took:>9}{note}")
+        _say(", ".join(f"{n} {s}" for s, n in counts.items()))
+    if bad:
+        raise Exit(f"error: {len(bad)} applied migration(s) changed or missing on disk", code=6)
+
+
+@task(
+    help={
+        "name": "snake_case description, e.g. add_contact_notes",
+        "purpose": "the header's Purpose line (default: from NAME)",
+        "migrations": TARGET_HELP["migrations"],
+    }
+)
+@engine_errors
+def new_migration(
+    c: Context, name: str, purpose: str | None = None, migrations: str | None = None
+) -> None:
+    """Create the next numbered migration from the template and print its path.
+
+    The number is the highest on disk plus one, zero-padded to three digits
+    (1000 follows 999). NAME must be snake_case and not used already.
+    """
+    created = scaffold.new_migration(_folder(migrations), name, purpose)
+    _say(str(created.path.relative_to(ROOT) if created.path.is_relative_to(ROOT) else created.path))
+
+
+@task(
+    help={
+        "version": "the applied migration whose file changed, e.g. 004",
+        "reason": "why the change is harmless (required, recorded in schema_migrations_audit)",
+        **TARGET_HELP,
+    }
+)
+@engine_errors
+def accept_checksum(
+    c: Context,
+    version: str,
+    reason: str = "",
+    env: str | None = None,
+    database_url: str | None = None,
+    migrations: str | None = None,
+    wait: str | None = None,
+) -> None:
+    """Accept the current content of an applied file whose checksum changed.
+
+    For edits that change nothing the database sees (a comment, whitespace).
+    Records the old and new checksum and the reason in schema_migrations_audit.
+    """
+    folder = catalog.load(_folder(migrations))
+    resolved = target.resolve(ROOT, env, database_url)
+    connected = target.connect(resolved, start=False, wait=_positive(wait, "--wait", 0.0))
+    with connected.conn as conn:
+        old, new = runner.accept_checksum(conn, folder, version, reason)
+    _say(f"accepted {version}: checksum {old or 'none'} -> {new} (logged with your reason)")
+
+
+@task(
+    help={
+        "migrations": TARGET_HELP["migrations"],
+        "squawk": "also run squawk's locking and safety rules (default: on)",
+    }
+)
+@engine_errors
+def lint(c: Context, migrations: str | None = None, squawk: bool = True) -> None:
+    """Check every migration against the spec's rules, on SQL parsed by PostgreSQL's parser.
+
+    Rules: naming, header, tracking-insert, idempotent, no-data, non-destructive,
+    explicit-names, tenant-scoped, transaction-control, syntax, waiver; then squawk
+    with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any finding.
+    Waive one statement with `-- alumdb: allow RULE because REASON` above it.
+    """
+    from alumdb import lint as linter
+
+    folder = _folder(migrations)
+    findings = linter.lint_directory(folder)
+    if squawk:
+        paths = sorted(folder.glob("*.sql"))
+        findings += linter.run_squawk(paths, ROOT / ".squawk.toml")
+    for finding in sorted(findings):
+        _say(str(finding))
+    checked = len(list(folder.glob("*.sql")))
+    if findings:
+        raise Exit(f"error: {len(findings)} finding(s) in {checked} files", code=1)
+    _say(f"{checked} files checked: no findings")
+
+
+@task(
+    help={
+        **TARGET_HELP,
+        "check": "only check: exit 1 when the diagram is stale, change nothing",
+    }
+)
+@engine_errors
+def erd(
+    c: Context,
+    env: str | None = None,
+    database_url: str | None = None,
+    check: bool = False,
+    migrations: str | None = None,
+    wait: str | None = None,
+) -> None:
+    """Regenerate the Mermaid schema diagram in migrations/README.md from the database.
+
+    Reads the migrated database (run `invoke migrate` first: every file must be
+    applied) and rewrites the block between the erd markers.
+    """
+    from alumdb import diagram
+
+    folder = catalog.load(_folder(migrations))
+    readme = folder.directory / "README.md"
+    resolved = target.resolve(ROOT, env, database_url)
+    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    with connected.conn as conn:
+        pending = [e for e in runner.read_status(conn, folder) if e.state != "applied"]
+        if pending:
+            raise UsageError(
+                f"{connected.where}: {len(pending)} migration(s) not applied "
+                f"({pending[0].version} first); run `invoke migrate` before `invoke erd`"
+            )
+        drawing = diagram.render_erd(conn)
+    if check:
+        if diagram.readme_erd(readme) != drawing:
+            raise Exit(f"error: {readme}: the schema diagram is stale; run `invoke erd`", code=1)
+        _say(f"{readme}: the schema diagram is up to date")
+    elif diagram.update_readme(readme, drawing):
+        _say(f"{readme}: schema diagram updated")
+    else:
+        _say(f"{readme}: schema diagram already up to date")
+
+
+@task(help={"migrations": TARGET_HELP["migrations"]})
+@engine_errors
+def verify(c: Context, migrations: str | None = None) -> None:
+    """Prove migrations/ on fresh databases in a scratch compose project.
+
+    The runner applies every file, a second run applies nothing and leaves the same
+    `pg_dump --schema-only`; the spec's compose `migrations` service on a fresh volume
+    leaves the same schema and schema_migrations rows; the runner then adopts that
+    database. The scratch project and its volume are removed at the end.
+    """
+    from alumdb import verify as checks
+
+    folder = catalog.load(_folder(migrations))
+    checks.verify(ROOT, folder, lambda s: _say(f"  ok  {s.name:<8} {s.detail} ({s.seconds:.1f}s)"))
+    _say(f"verified {len(folder)} migrations on fresh databases")
+
+
+@task(help={"env": TARGET_HELP["env"]})
+@engine_errors
+def down(c: Context, env: str = "dev") -> None:
+    """Stop and remove the database container; the data volume is kept."""
+    resolved = environment.resolve(env, ROOT)
+    environment.down(resolved)
+    _say(f"stopped {resolved.describe()}; data kept (invoke reset drops it)")
+
+
+@task(help={"yes": "do not ask for confirmation", "env": "only dev is allowed"})
+@engine_errors
+def reset(c: Context, yes: bool = False, env: str = "dev") -> None:
+    """Drop the dev database (its volume) and migrate from scratch. Refuses prod."""
+    if env != "dev":
+        raise UsageError(f"--env {env}: reset drops all data and is allowed for dev only")
+    resolved = environment.resolve(env, ROOT)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("reset drops all dev data; pass --yes to confirm (no terminal)")
+        answer = input(f"Drop all data of {resolved.describe()}? [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            raise Exit("reset cancelled; nothing changed", code=1)
+    environment.down(resolved, volumes=True)
+    _say(f"dropped {resolved.describe()} and its volume")
+    migrate(c, env="dev")
+
+
+@task(
+    help={
+        "env": TARGET_HELP["env"],
+        "follow": "keep printing new lines",
+        "tail": "how many lines (default: 100)",
+    }
+)
+@engine_errors
+def logs(c: Context, env: str = "dev", follow: bool = False, tail: int = 100) -> None:
+    """Show the database container's logs."""
+    resolved = environment.resolve(env, ROOT)
+    args = ["logs", f"--tail={tail}", *(["--follow"] if follow else []), environment.SERVICE]
+    c.run(shlex.join(environment.compose_args(resolved, *args)), pty=sys.stdout.isatty())
+
+
+@task(help={"env": TARGET_HELP["env"], "command": "run one SQL command instead of a shell"})
+@engine_errors
+def psql(c: Context, env: str = "dev", command: str | None = None) -> None:
+    """Open psql inside the database container (no psql needed on this machine)."""
+    resolved = environment.resolve(env, ROOT)
+    point = environment.running_endpoint(resolved, environment.docker_client())
+    interactive = command is None and sys.stdin.isatty()
+    args = ["docker", "exec", *(["-it"] if interactive else ["-i"]), point.container, "psql"]
+    args += ["-U", point.user, "-d", point.dbname]
+    if command is not None:
+        args += ["-c", command]
+    c.run(shlex.join(args), pty=interactive)

@@ -1,0 +1,82 @@
+"""The environment tasks end to end, in a compose project of their own:
+up, psql, logs, down (data kept), reset (dev only, asks first)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from alumdb import environment
+from tests.conftest import PgServer
+from tests.helpers import MIGRATIONS, ROOT
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+Invoke = Callable[..., subprocess.CompletedProcess[str]]
+COUNT = len(list(MIGRATIONS.glob("[0-9]*.sql")))
+
+
+@pytest.fixture
+def scratch(pg_server: PgServer) -> Iterator[dict[str, str]]:
+    """Variables for a second compose project; removed with its volume afterwards."""
+    del pg_server  # the image and compose are ready once the session server is up
+    settings = environment.scratch_settings("alumdbtasks")
+    try:
+        yield settings
+    finally:
+        environment.down(environment.resolve("dev", ROOT, settings), volumes=True)
+
+
+def test_up_psql_logs_down_reset(run_invoke: Invoke, scratch: dict[str, str]) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_invoke(*args, env=scratch)
+
+    container = scratch["POSTGRES_CONTAINER_NAME"]
+    up = run("up")
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.startswith("postgres started, ready in ")
+    assert (
+        f"container {container}, listening on postgresql://alumoutreach:***@127.0.0.1:" in up.stdout
+    )
+    assert scratch["POSTGRES_PASSWORD"] not in up.stdout
+
+    again = run("up")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"postgres running: container {container}")
+
+    psql = run("psql", "--command", "SELECT 40 + 2 AS answer")
+    assert psql.returncode == 0, psql.stderr
+    assert "answer" in psql.stdout and "42" in psql.stdout
+
+    logs = run("logs", "--tail", "20")
+    assert logs.returncode == 0, logs.stderr
+    assert "database system is ready to accept connections" in logs.stdout
+
+    migrated = run("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"done: {COUNT} applied" in migrated.stdout
+
+    down = run("down")
+    assert down.returncode == 0, down.stderr
+    assert "data kept" in down.stdout
+    status = run("status")  # status never starts the database
+    assert status.returncode == 4
+    assert "is not running" in status.stderr and "invoke up" in status.stderr
+    assert run("up").returncode == 0
+    kept = run("migrate")
+    assert f"nothing to do: {COUNT} applied" in kept.stdout  # the volume survived down
+
+    prod = run("reset", "--yes", "--env", "prod")
+    assert prod.returncode == 2
+    assert "allowed for dev only" in prod.stderr
+    unconfirmed = run("reset")  # no terminal to ask on: refuse rather than guess
+    assert unconfirmed.returncode == 2
+    assert "pass --yes" in unconfirmed.stderr
+    assert f"nothing to do: {COUNT} applied" in run("migrate").stdout
+
+    reset = run("reset", "--yes")
+    assert reset.returncode == 0, reset.stderr
+    assert "and its volume" in reset.stdout
+    assert f"done: {COUNT} applied" in reset.stdout  # from scratch
