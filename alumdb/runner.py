@@ -18,8 +18,8 @@ Guarantees (each has a test; see the README's "Guarantees"):
   Files whose first line is ``-- alumdb:no-transaction`` run statement by
   statement in autocommit under the session-level lock instead (over a direct
   connection: behind a pooler in transaction mode the run stops, saying why).
-* A run that meets the lock polls for it rather than blocking in a statement, so a
-  waiter never holds the snapshot a ``CREATE INDEX CONCURRENTLY`` would wait for.
+* A run that meets the lock polls for it, each try a transaction that ends at once,
+  so a waiter never holds a transaction a ``CREATE INDEX CONCURRENTLY`` would wait for.
 * Each file runs with ``lock_timeout``; a lock it cannot get is retried with
   exponential backoff a bounded number of times, so a migration never queues
   production traffic behind it for long.
@@ -35,7 +35,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -226,8 +226,8 @@ def migrate(
         return report
 
     if columns and not columns >= TRACKING_NEEDS:
-        with conn.transaction():
-            report.waited += _lock(conn, on_event)
+        with _locked(conn, on_event) as waited:
+            report.waited += waited
             conn.execute(TRACKING_UPGRADE)
         on_event(Event("upgraded", detail=f"added {', '.join(sorted(TRACKING_NEEDS - columns))}"))
     if plan.adopt:
@@ -276,18 +276,57 @@ def _may_create_temporary(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
-def _lock(conn: psycopg.Connection[Any], on_event: EventSink, session: bool = False) -> float:
-    """Take the migration lock (transaction-scoped unless ``session``); return seconds waited.
+def _begin_locked(conn: psycopg.Connection[Any], on_event: EventSink) -> float:
+    """Open a transaction that holds the migration lock; return the seconds waited.
 
-    A run that meets the lock polls for it (every :data:`LOCK_POLL` seconds at most)
-    instead of blocking in ``pg_advisory_lock()``: a statement blocked there holds a
-    snapshot, and ``CREATE INDEX CONCURRENTLY`` in the run that holds the lock waits
-    for every transaction with an older snapshot to end, which would be a deadlock.
-    Between two tries the waiting transaction holds no snapshot.
+    Each try is a transaction of its own, rolled back at once when another run holds
+    the lock: a run that waits keeps no transaction open. ``CREATE INDEX CONCURRENTLY``
+    in the run that holds the lock waits for the end of every transaction that had a
+    snapshot when it looked (a statement in progress has one), so a waiter whose
+    transaction lasted from one try to the next would be waited for while it waits
+    itself: a deadlock that only ``lock_timeout`` would break, failing the index.
     """
-    kind = "" if session else "_xact"
-    attempt = f"SELECT pg_try_advisory{kind}_lock({ADVISORY_LOCK_KEY})"
-    if _got(conn, attempt):
+    attempt = f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})"
+
+    def got() -> bool:
+        conn.execute("BEGIN")
+        if _got(conn, attempt):
+            return True
+        conn.execute("ROLLBACK")
+        return False
+
+    return _poll(conn, on_event, got)
+
+
+@contextlib.contextmanager
+def _locked(
+    conn: psycopg.Connection[Any], on_event: EventSink = _ignore, *, rollback: bool = False
+) -> Iterator[float]:
+    """A transaction holding the migration lock (see :func:`_begin_locked`); yields the
+    seconds waited. Committed at the end (rolled back with ``rollback``, or on error)."""
+    waited = _begin_locked(conn, on_event)
+    try:
+        yield waited
+    except BaseException:
+        _rollback(conn)
+        raise
+    conn.execute("ROLLBACK" if rollback else "COMMIT")
+
+
+def _lock_session(conn: psycopg.Connection[Any], on_event: EventSink) -> float:
+    """Take the session-level migration lock (autocommit: each try ends at once)."""
+    attempt = f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})"
+    return _poll(conn, on_event, lambda: _got(conn, attempt))
+
+
+def _poll(conn: psycopg.Connection[Any], on_event: EventSink, got: Callable[[], bool]) -> float:
+    """Try ``got`` until it takes the lock (every :data:`LOCK_POLL` seconds at most).
+
+    Polling, not blocking in ``pg_advisory_lock()``: a statement blocked there holds a
+    snapshot for as long as it waits, which ``CREATE INDEX CONCURRENTLY`` in the run
+    holding the lock would wait for (see :func:`_begin_locked`).
+    """
+    if got():
         return 0.0
     holder = conn.execute(f"{LOCK_HOLDERS} LIMIT 1", (ADVISORY_LOCK_KEY,)).fetchone()
     who = f"backend pid {holder[0]}" if holder else "another session"
@@ -296,7 +335,7 @@ def _lock(conn: psycopg.Connection[Any], on_event: EventSink, session: bool = Fa
     delay = 0.01
     while True:
         time.sleep(delay)
-        if _got(conn, attempt):
+        if got():
             return time.monotonic() - started
         delay = min(delay * 2, LOCK_POLL)
 
@@ -320,22 +359,21 @@ def _adopt(
     conn: psycopg.Connection[Any], migrations: list[Migration], on_event: EventSink, report: Report
 ) -> None:
     """Record the checksums of files the compose loop applied (rows without one)."""
-    with conn.transaction():
-        report.waited += _lock(conn, on_event)
-        with conn.cursor() as cur:
-            for m in migrations:
+    with _locked(conn, on_event) as waited, conn.cursor() as cur:
+        report.waited += waited
+        for m in migrations:
+            cur.execute(
+                f"UPDATE {TRACKING_TABLE} SET checksum = %s WHERE version = %s"
+                " AND checksum IS NULL",
+                (m.checksum, m.version),
+            )
+            if cur.rowcount:
                 cur.execute(
-                    f"UPDATE {TRACKING_TABLE} SET checksum = %s WHERE version = %s"
-                    " AND checksum IS NULL",
-                    (m.checksum, m.version),
+                    f"INSERT INTO {AUDIT_TABLE} (version, event, new_checksum, reason)"
+                    " VALUES (%s, 'adopted', %s, %s)",
+                    (m.version, m.checksum, "applied without a checksum; recorded the file's"),
                 )
-                if cur.rowcount:
-                    cur.execute(
-                        f"INSERT INTO {AUDIT_TABLE} (version, event, new_checksum, reason)"
-                        " VALUES (%s, 'adopted', %s, %s)",
-                        (m.version, m.checksum, "applied without a checksum; recorded the file's"),
-                    )
-                    report.adopted.append(m)
+                report.adopted.append(m)
     if report.adopted:
         on_event(Event("adopted", detail=f"{len(report.adopted)} applied without a checksum"))
 
@@ -731,8 +769,7 @@ def _settle(
     if error.sqlstate == LOCK_BUSY_SQLSTATE:
         # Wait for the lock holding no table lock, and without the file's lock_timeout.
         try:
-            conn.execute("BEGIN")
-            report.waited += _lock(conn, on_event)
+            report.waited += _begin_locked(conn, on_event)
         except psycopg.Error as exc:
             _rollback(conn)
             raise _failure(conn, migration, exc) from None
@@ -808,7 +845,7 @@ def _apply_without_transaction(
     """
     import pglast
 
-    report.waited += _lock(conn, on_event, session=True)
+    report.waited += _lock_session(conn, on_event)
     try:
         _check_session_lock(conn, migration)
         if _is_applied(conn, migration):
@@ -945,8 +982,7 @@ def _locate(
     except pglast.parser.ParseError:
         return None
     try:
-        with conn.transaction(force_rollback=True):
-            _lock(conn, _ignore)
+        with _locked(conn, rollback=True):
             for piece in pieces:
                 try:
                     conn.execute(migration.sql[piece].encode("utf-8"))
@@ -994,8 +1030,7 @@ def accept_checksum(
         raise UsageError(
             f"{migration.filename}: is {state}, not changed; there is no checksum to accept"
         )
-    with conn.transaction():
-        _lock(conn, _ignore)
+    with _locked(conn):
         if not tracking_columns(conn) >= TRACKING_NEEDS:
             conn.execute(TRACKING_UPGRADE)
         conn.execute(

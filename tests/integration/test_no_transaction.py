@@ -7,6 +7,8 @@ the messages of ordinary files.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -109,6 +111,64 @@ def test_eight_runs_apply_it_once(fresh_db: str, tmp_path: Path) -> None:
     assert_applied_exactly_once(fresh_db, directory)
     assert sum(applied_count(r) for r in results) == 5
     assert index_valid(fresh_db, "idx_ran_version") is True
+
+
+def test_a_waiting_run_keeps_no_transaction_open(fresh_db: str, tmp_path: Path) -> None:
+    """While a run waits for the lock, the index the holder builds does not wait for it.
+
+    ``CREATE INDEX CONCURRENTLY`` waits for every transaction that had a snapshot when it
+    looked; a waiter that kept one transaction open across its tries would be waited for
+    while it waits itself, and the index would fail on its lock_timeout (seen in CI).
+    """
+    directory = folder(
+        tmp_path,
+        **{"002_t2.sql": table("002", "t2"), "003_idx_t2.sql": concurrent_index("003", "t2")},
+    )
+    waiting = threading.Event()
+    outcome: list[runner.Report | BaseException] = []
+
+    def run(conn: psycopg.Connection[object]) -> None:
+        def on_event(event: runner.Event) -> None:
+            if event.kind == "waiting":
+                waiting.set()
+
+        try:
+            outcome.append(runner.migrate(conn, catalog.load(directory), on_event=on_event))
+        except BaseException as exc:  # handed to the test's thread
+            outcome.append(exc)
+
+    with (
+        psycopg.connect(fresh_db, autocommit=True) as holder,
+        psycopg.connect(fresh_db, autocommit=True) as conn,
+    ):
+        holder.execute("CREATE TABLE held (a int)")
+        holder.execute("SELECT pg_advisory_lock(%s)", (runner.ADVISORY_LOCK_KEY,))
+        waiter = threading.Thread(target=run, args=(conn,))
+        waiter.start()
+        try:
+            assert waiting.wait(30), "the run never reported that it waits for the lock"
+            samples = []
+            for _ in range(100):
+                row = holder.execute(
+                    "SELECT xact_start IS NOT NULL FROM pg_stat_activity WHERE pid = %s",
+                    (conn.info.backend_pid,),
+                ).fetchone()
+                samples.append(bool(row and row[0]))
+                time.sleep(0.005)
+            holder.execute("SET lock_timeout = '2s'")
+            holder.execute("CREATE INDEX CONCURRENTLY idx_held_a ON held (a)")
+        finally:
+            holder.execute("SELECT pg_advisory_unlock_all()")
+            waiter.join(60)
+
+    # One try lasts a round trip or two, so a sample rarely meets one; a waiter that
+    # held its transaction between tries would be in one at (nearly) every sample.
+    assert sum(samples) < 25, f"in a transaction at {sum(samples)} of 100 samples"
+    assert index_valid(fresh_db, "idx_held_a") is True
+    [report] = outcome
+    assert isinstance(report, runner.Report), report
+    assert [m.version for m, _ in report.applied] == ["001", "002", "003"]
+    assert report.waited > 0
 
 
 @pytest.mark.slow
