@@ -30,7 +30,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the engine, the tasks, the noxfile, scripts and bench."""
+    """mypy --strict on the engine, the tasks, the noxfile, scripts, bench and tests."""
     _install(session)
     session.run("mypy")
 

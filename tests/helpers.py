@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
@@ -11,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
 
 
-def write_folder(directory: Path, files: dict[str, str | bytes], base: bool = True) -> Path:
+def write_folder(directory: Path, files: Mapping[str, str | bytes], base: bool = True) -> Path:
     """A migrations folder: the real 001_init.sql (with ``base``) plus ``files``."""
     directory.mkdir(parents=True, exist_ok=True)
     if base:

@@ -108,7 +108,9 @@ def test_more_files_than_one_message_holds(db: str, tmp_path: Path) -> None:
     assert applied_events(events) == versions  # each once, in order, as it commits
     assert recorded(db) == versions
     with psycopg.connect(db) as conn:
-        rows = dict(conn.execute("SELECT version, duration_ms FROM schema_migrations").fetchall())
+        rows: dict[str, int] = dict(
+            conn.execute("SELECT version, duration_ms FROM schema_migrations").fetchall()
+        )
     assert all(isinstance(ms, int) and ms >= 0 for ms in rows.values())
     assert rows["050"] >= 200  # the server's own time for the file, sleep included
     seconds = {m.version: s for m, s in report.applied}
