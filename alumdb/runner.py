@@ -206,6 +206,7 @@ def migrate(
     on_event: EventSink = _ignore,
 ) -> Report:
     """Apply the pending migrations of ``catalog`` (up to ``options.target``)."""
+    _require_autocommit(conn)
     if not len(catalog):
         raise CatalogError(
             [
@@ -267,6 +268,15 @@ def migrate(
 
 
 # --- locking -----------------------------------------------------------------------
+
+
+def _require_autocommit(conn: psycopg.Connection[Any]) -> None:
+    """The runner opens and ends each transaction itself (``BEGIN`` ... ``COMMIT``)."""
+    if not conn.autocommit:
+        raise UsageError(
+            "the runner needs an autocommit connection (it opens each file's transaction "
+            "itself): connect with autocommit=True, as alumdb.database.connect does"
+        )
 
 
 def _may_create_temporary(conn: psycopg.Connection[Any]) -> bool:
@@ -1018,6 +1028,7 @@ def accept_checksum(
 
     Returns ``(old, new)``. Refuses an empty reason and a version that is not changed.
     """
+    _require_autocommit(conn)
     if not reason.strip():
         raise UsageError("--reason is required: say why the changed file is acceptable")
     migration = catalog.find(version)

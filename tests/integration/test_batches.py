@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from alumdb import catalog, runner
-from alumdb.errors import MigrationFailed
+from alumdb.errors import MigrationFailed, UsageError
 from tests.helpers import db_state, migration_sql, write_folder
 
 pytestmark = pytest.mark.docker
@@ -197,3 +197,15 @@ def test_helpers_are_temporary(fresh_db: str, tmp_path: Path) -> None:
             " WHERE proname LIKE 'alumdb%' ORDER BY 1"
         ).fetchall()
     assert found == [("alumdb_close", True), ("alumdb_open", True)]
+
+
+def test_a_connection_outside_autocommit_is_refused(fresh_db: str, tmp_path: Path) -> None:
+    """The runner opens each transaction itself; psycopg's implicit one would nest them."""
+    name = "002_t2.sql"
+    directory = write_folder(
+        tmp_path / "m", {name: migration_sql("002", "t2", "CREATE TABLE t2 (a int);")}
+    )
+    with psycopg.connect(fresh_db) as conn, pytest.raises(UsageError) as refused:
+        runner.migrate(conn, catalog.load(directory))
+    assert "needs an autocommit connection" in str(refused.value)
+    assert db_state(fresh_db) == ([], [])
