@@ -69,7 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "contender whose single run would not fit is skipped, with a note (default 150)",
     )
     parser.add_argument(
-        "--output", type=Path, default=RESULTS, help="folder for latest.json and latest.png"
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help="folder for latest.json and latest.png (quick.* with --quick)",
     )
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -363,9 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         "targets": [t.to_json() for t in checks],
         "seconds": round(time.perf_counter() - started, 1),
     }
-    json_path = args.output / "latest.json"
+    # A --quick run must not overwrite the committed results of the last full run.
+    stem = "quick" if args.quick else "latest"
+    json_path = args.output / f"{stem}.json"
     json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    png_path = args.output / "latest.png"
+    png_path = args.output / f"{stem}.png"
     title = (
         f"invoke migrate vs alternatives, PostgreSQL {info['postgres']}, "
         f"{os.cpu_count()} CPUs, load {load_start[0]:.1f}-{load_end[0]:.1f}"
