@@ -201,10 +201,8 @@ def test_helpers_are_temporary(fresh_db: str, tmp_path: Path) -> None:
 
 def test_a_connection_outside_autocommit_is_refused(fresh_db: str, tmp_path: Path) -> None:
     """The runner opens each transaction itself; psycopg's implicit one would nest them."""
-    name = "002_t2.sql"
-    directory = write_folder(
-        tmp_path / "m", {name: migration_sql("002", "t2", "CREATE TABLE t2 (a int);")}
-    )
+    files = {"002_t2.sql": migration_sql("002", "t2", "CREATE TABLE t2 (a int);")}
+    directory = write_folder(tmp_path / "m", files)
     with psycopg.connect(fresh_db) as conn, pytest.raises(UsageError) as refused:
         runner.migrate(conn, catalog.load(directory))
     assert "needs an autocommit connection" in str(refused.value)
