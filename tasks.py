@@ -278,30 +278,38 @@ def accept_checksum(
     help={
         "migrations": TARGET_HELP["migrations"],
         "squawk": "also run squawk's locking and safety rules (default: on)",
+        "strict": "warnings fail too (what CI runs)",
     }
 )
 @engine_errors
-def lint(c: Context, migrations: str | None = None, squawk: bool = True) -> None:
-    """Check every migration against the spec's rules, on SQL parsed by PostgreSQL's parser.
+def lint(
+    c: Context, migrations: str | None = None, squawk: bool = True, strict: bool = False
+) -> None:
+    """Check every migration against the spec's rules, on SQL parsed by PostgreSQL 15's parser.
 
     Rules: naming, header, tracking-insert, idempotent, no-data, non-destructive,
     explicit-names, tenant-scoped, transaction-control, syntax, waiver; then squawk
-    with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any finding.
-    Waive one statement with `-- alumdb: allow RULE because REASON` above it.
+    with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any error, and
+    on any warning too with --strict. Waive one statement with
+    `-- alumdb: allow RULE because REASON` above it.
     """
     from alumdb import lint as linter
 
     folder = _folder(migrations)
     findings = linter.lint_directory(folder)
+    paths = catalog.migration_paths(folder) if folder.is_dir() else []
     if squawk:
-        paths = sorted(folder.glob("*.sql"))
         findings += linter.run_squawk(paths, ROOT / ".squawk.toml")
     for finding in sorted(findings):
         _say(str(finding))
-    checked = len(list(folder.glob("*.sql")))
-    if findings:
-        raise Exit(f"error: {len(findings)} finding(s) in {checked} files", code=1)
-    _say(f"{checked} files checked: no findings")
+    failing = linter.failing(findings, strict=strict)
+    warnings = sum(1 for f in findings if f.severity is linter.Severity.WARNING)
+    summary = (
+        f"{len(paths)} files checked: {len(findings) - warnings} error(s), {warnings} warning(s)"
+    )
+    if failing:
+        raise Exit(f"error: {summary}" + (" (--strict)" if strict and warnings else ""), code=1)
+    _say(summary if findings else f"{len(paths)} files checked: no findings")
 
 
 @task(
