@@ -31,6 +31,7 @@ FILE_PATTERN = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z][a-z0-9]*(?:_[a-z
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 NO_TRANSACTION_DIRECTIVE = "-- alumdb:no-transaction"
 BOM = "\ufeff"
+ASCII_SPACE = " \t\r\n\v\f"  # what the shell's [[:space:]] matches
 
 
 def format_version(number: int) -> str:
@@ -165,13 +166,15 @@ def decode(data: bytes) -> str | TextProblem:
 
 
 def is_no_transaction(text: str) -> bool:
-    """Whether a migration opts out of its transaction: its first line, stripped of
-    surrounding whitespace, is exactly ``-- alumdb:no-transaction``.
+    """Whether a migration opts out of its transaction: its first line, without the
+    ASCII white space around it (a CRLF's CR included), is exactly
+    ``-- alumdb:no-transaction``.
 
-    The one rule for the runner, the linter, squawk's adapter and the compose loop
-    (whose ``grep -qx`` on ``head -n 1 | tr -d ...`` tests the same thing).
+    The one rule for the runner, the linter and squawk's adapter; the compose loop's
+    ``head -n 1 "$f" | grep -qxE '[[:space:]]*-- alumdb:no-transaction[[:space:]]*'``
+    tests the same (tests/unit/test_decisions.py runs both).
     """
-    return text.split("\n", 1)[0].strip() == NO_TRANSACTION_DIRECTIVE
+    return text.split("\n", 1)[0].strip(ASCII_SPACE) == NO_TRANSACTION_DIRECTIVE
 
 
 def migration_paths(directory: Path) -> list[Path]:
