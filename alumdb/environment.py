@@ -106,14 +106,23 @@ def normalise_project_name(name: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-") or "default"
 
 
-def project_name(project_dir: Path, environ: Mapping[str, str] | None = None) -> str:
-    """The compose project name, resolved as compose resolves it.
+_TOP_LEVEL_NAME = re.compile(r"""^name:\s*["']?(?P<name>[^"'\s#]+)""", re.MULTILINE)
 
-    ``COMPOSE_PROJECT_NAME`` from the environment or ``.env``, else the project
-    directory's name, so ``invoke`` and a person's ``docker compose`` commands
-    address the same containers and volumes.
+
+def project_name(
+    project_dir: Path, environ: Mapping[str, str] | None = None, compose_file: Path | None = None
+) -> str:
+    """The compose project name, resolved as compose v2 resolves it.
+
+    ``COMPOSE_PROJECT_NAME`` from the environment or ``.env``, else the compose file's
+    top-level ``name:`` (docker-compose.dev.yml: ``alumoutreach-dev``), else the project
+    directory's name, so ``invoke`` and a person's ``docker compose`` commands address
+    the same containers and volumes.
     """
     explicit = setting("COMPOSE_PROJECT_NAME", project_dir, environ)
+    if not explicit and compose_file is not None and compose_file.is_file():
+        found = _TOP_LEVEL_NAME.search(compose_file.read_text(encoding="utf-8"))
+        explicit = found["name"] if found else None
     return normalise_project_name(explicit or project_dir.resolve().name)
 
 
@@ -134,7 +143,7 @@ def resolve(
     if not compose_file.is_file():
         raise UsageError(f"--env {name}: {compose_file} does not exist")
     extra = dict(overrides or {})
-    project = project_name(project_dir, {**os.environ, **extra})
+    project = project_name(project_dir, {**os.environ, **extra}, compose_file)
     return Environment(name, project_dir, compose_file, project, tuple(sorted(extra.items())))
 
 
