@@ -20,11 +20,13 @@ Severities: ``error`` fails ``invoke lint``; ``warning`` is printed and fails on
 
 Adding a rule is one module plus one registry line:
 
-1. ``alumdb/lint/rules/my_rule.py`` with ``def check(source: Source) -> Iterator[Hit]``
-   and ``RULE = Rule(id="my-rule", description=..., severity=Severity.ERROR,
-   waivable=True, check=check)``. Read ``source.statements`` (top level and inside
-   DO blocks, each with its ``ctx``), ``source.raws``/``source.tokens`` or
-   ``source.text``; yield ``Hit(offset, message, ctx.stmt)``. Never look at waivers.
+1. ``alumdb/lint/rules/my_rule.py`` with ``def check(source: Source) -> Iterator[Hit]``,
+   ``DESCRIPTION = "..."`` and
+   ``RULE = Rule("my-rule", DESCRIPTION, Severity.ERROR, waivable=True, check=check)``
+   (id, description, severity, whether it may be waived, check). Read
+   ``source.statements`` (top level and inside DO blocks, each with its ``ctx``),
+   ``source.raws``/``source.tokens`` or ``source.text``; yield
+   ``Hit(offset, message, ctx.stmt)``. Never look at waivers.
 2. ``"my_rule",`` in ``alumdb/lint/rules/__init__.py``'s ``MODULES``.
 3. ``tests/unit/lint/test_my_rule.py`` with a failing and a passing fixture.
 """

@@ -8,19 +8,20 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from alumdb import environment
+from alumdb import catalog, environment
 from tests.conftest import PgServer
 from tests.helpers import MIGRATIONS, ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 Invoke = Callable[..., subprocess.CompletedProcess[str]]
-COUNT = len(list(MIGRATIONS.glob("[0-9]*.sql")))
+COUNT = len(catalog.load(MIGRATIONS))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def scratch(pg_server: PgServer) -> Iterator[dict[str, str]]:
-    """Variables for a second compose project; removed with its volume afterwards."""
+    """Variables for a second compose project, shared by this module's tests (which run
+    in order: up first); removed with its volume afterwards."""
     del pg_server  # the image and compose are ready once the session server is up
     settings = environment.scratch_settings("alumdbtasks")
     try:
@@ -29,10 +30,17 @@ def scratch(pg_server: PgServer) -> Iterator[dict[str, str]]:
         environment.down(environment.resolve("dev", ROOT, settings), volumes=True)
 
 
-def test_up_psql_logs_down_reset(run_invoke: Invoke, scratch: dict[str, str]) -> None:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def run(run_invoke: Invoke, scratch: dict[str, str]) -> Invoke:
+    """``invoke ARGS`` against the module's compose project."""
+
+    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
         return run_invoke(*args, env=scratch)
 
+    return invoke
+
+
+def test_up_starts_then_finds_it_running(run: Invoke, scratch: dict[str, str]) -> None:
     container = scratch["POSTGRES_CONTAINER_NAME"]
     up = run("up")
     assert up.returncode == 0, up.stderr
@@ -46,6 +54,9 @@ def test_up_psql_logs_down_reset(run_invoke: Invoke, scratch: dict[str, str]) ->
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith(f"postgres running: container {container}")
 
+
+def test_psql_and_logs(run: Invoke) -> None:
+    assert run("up").returncode == 0
     psql = run("psql", "--command", "SELECT 40 + 2 AS answer")
     assert psql.returncode == 0, psql.stderr
     assert "answer" in psql.stdout and "42" in psql.stdout
@@ -54,9 +65,12 @@ def test_up_psql_logs_down_reset(run_invoke: Invoke, scratch: dict[str, str]) ->
     assert logs.returncode == 0, logs.stderr
     assert "database system is ready to accept connections" in logs.stdout
 
+
+def test_down_keeps_the_data(run: Invoke) -> None:
+    assert run("up").returncode == 0
     migrated = run("migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert f"done: {COUNT} applied" in migrated.stdout
+    assert f"{COUNT} applied" in migrated.stdout
 
     down = run("down")
     assert down.returncode == 0, down.stderr
@@ -68,6 +82,9 @@ def test_up_psql_logs_down_reset(run_invoke: Invoke, scratch: dict[str, str]) ->
     kept = run("migrate")
     assert f"nothing to do: {COUNT} applied" in kept.stdout  # the volume survived down
 
+
+def test_reset_is_dev_only_asks_first_then_starts_from_scratch(run: Invoke) -> None:
+    assert run("migrate").returncode == 0
     prod = run("reset", "--yes", "--env", "prod")
     assert prod.returncode == 2
     assert "allowed for dev only" in prod.stderr

@@ -101,11 +101,8 @@ def _name(ctx: Context, where: int, *, kind: str, name: str | None, prefix: str)
         yield Hit(where, f"{kind} {name}: its name must start with {prefix}", ctx.stmt)
 
 
-RULE = Rule(
-    id="explicit-names",
-    description="every constraint, index and trigger named, with its prefix (pk_ fk_ uq_ ck_ "
-    "ex_ idx_ trg_), at most 63 bytes",
-    severity=Severity.ERROR,
-    waivable=True,
-    check=check,
+DESCRIPTION = (
+    "every constraint, index and trigger named, with its prefix (pk_ fk_ uq_ ck_ "
+    "ex_ idx_ trg_), at most 63 bytes"
 )
+RULE = Rule("explicit-names", DESCRIPTION, Severity.ERROR, waivable=True, check=check)

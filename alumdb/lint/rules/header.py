@@ -47,12 +47,5 @@ def _problems(block: list[str], expected: str) -> Iterator[tuple[int, str]]:
         yield 3, f"expected the header's closing rule line `{HEADER_RULE}`"
 
 
-RULE = Rule(
-    id="header",
-    description="the template's header block: rule line, Migration: <file name>, Purpose:, "
-    "rule line",
-    severity=Severity.ERROR,
-    waivable=True,
-    check=check,
-    needs="text",
-)
+DESCRIPTION = "the template's header block: rule line, Migration: <file name>, Purpose:, rule line"
+RULE = Rule("header", DESCRIPTION, Severity.ERROR, waivable=True, check=check, needs="text")

@@ -189,11 +189,8 @@ def _alter_table(stmt: ast.AlterTableStmt, ctx: Context) -> Iterator[Hit]:
             )
 
 
-RULE = Rule(
-    id="idempotent",
-    description="safe to run twice: IF NOT EXISTS / IF EXISTS / OR REPLACE, types, "
-    "constraints and policies created only inside a guarded DO block",
-    severity=Severity.ERROR,
-    waivable=True,
-    check=check,
+DESCRIPTION = (
+    "safe to run twice: IF NOT EXISTS / IF EXISTS / OR REPLACE, types, "
+    "constraints and policies created only inside a guarded DO block"
 )
+RULE = Rule("idempotent", DESCRIPTION, Severity.ERROR, waivable=True, check=check)

@@ -30,10 +30,11 @@ def check_folder(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
             )
 
 
+DESCRIPTION = "file name is NNN_snake_case.sql and its number is unique in the folder"
 RULE = Rule(
-    id="naming",
-    description="file name is NNN_snake_case.sql and its number is unique in the folder",
-    severity=Severity.ERROR,
+    "naming",
+    DESCRIPTION,
+    Severity.ERROR,
     waivable=False,
     check=check,
     needs="name",

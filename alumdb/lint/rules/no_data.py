@@ -59,10 +59,5 @@ def check(source: Source) -> Iterator[Hit]:
                 )
 
 
-RULE = Rule(
-    id="no-data",
-    description="DDL only: no INSERT/UPDATE/DELETE/MERGE/COPY besides the tracking insert",
-    severity=Severity.ERROR,
-    waivable=True,
-    check=check,
-)
+DESCRIPTION = "DDL only: no INSERT/UPDATE/DELETE/MERGE/COPY besides the tracking insert"
+RULE = Rule("no-data", DESCRIPTION, Severity.ERROR, waivable=True, check=check)

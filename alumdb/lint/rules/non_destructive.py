@@ -102,10 +102,5 @@ def _old_name(stmt: ast.RenameStmt) -> str:
     return dotted(stmt.object) if isinstance(stmt.object, tuple) else "?"
 
 
-RULE = Rule(
-    id="non-destructive",
-    description="no DROP TABLE/SCHEMA/TYPE, DROP COLUMN, ALTER COLUMN TYPE, TRUNCATE or renames",
-    severity=Severity.ERROR,
-    waivable=True,
-    check=check,
-)
+DESCRIPTION = "no DROP TABLE/SCHEMA/TYPE, DROP COLUMN, ALTER COLUMN TYPE, TRUNCATE or renames"
+RULE = Rule("non-destructive", DESCRIPTION, Severity.ERROR, waivable=True, check=check)

@@ -36,11 +36,5 @@ def _syntax_message(text: str, offset: int, message: str) -> str:
     return f"{message}; fix the SQL (PostgreSQL 15's parser rejects it)"
 
 
-RULE = Rule(
-    id="syntax",
-    description="the file is UTF-8 and parses as PostgreSQL 15 SQL (no psql meta-commands)",
-    severity=Severity.ERROR,
-    waivable=False,
-    check=check,
-    needs="name",
-)
+DESCRIPTION = "the file is UTF-8 and parses as PostgreSQL 15 SQL (no psql meta-commands)"
+RULE = Rule("syntax", DESCRIPTION, Severity.ERROR, waivable=False, check=check, needs="name")

@@ -121,11 +121,8 @@ def _is_updated_at_trigger(node: ast.CreateTrigStmt, table: ast.RangeVar) -> boo
     )
 
 
-RULE = Rule(
-    id="tenant-scoped",
-    description="every table has tenant_id (NOT NULL, FK to tenants), created_at, updated_at "
-    "and a BEFORE UPDATE trigger calling set_updated_at()",
-    severity=Severity.ERROR,
-    waivable=True,
-    check=check,
+DESCRIPTION = (
+    "every table has tenant_id (NOT NULL, FK to tenants), created_at, updated_at "
+    "and a BEFORE UPDATE trigger calling set_updated_at()"
 )
+RULE = Rule("tenant-scoped", DESCRIPTION, Severity.ERROR, waivable=True, check=check)

@@ -83,11 +83,8 @@ def _conflict_problem(stmt: ast.InsertStmt) -> str | None:
     return None
 
 
-RULE = Rule(
-    id="tracking-insert",
-    description="exactly one INSERT INTO schema_migrations (version, name) VALUES (<file's "
-    "version>, <file's name>) ON CONFLICT (version) DO NOTHING, as the last statement",
-    severity=Severity.ERROR,
-    waivable=True,
-    check=check,
+DESCRIPTION = (
+    "exactly one INSERT INTO schema_migrations (version, name) VALUES (<file's "
+    "version>, <file's name>) ON CONFLICT (version) DO NOTHING, as the last statement"
 )
+RULE = Rule("tracking-insert", DESCRIPTION, Severity.ERROR, waivable=True, check=check)

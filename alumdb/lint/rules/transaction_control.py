@@ -96,11 +96,8 @@ def _misplaced_directives(source: Source) -> Iterator[Hit]:
             )
 
 
-RULE = Rule(
-    id="transaction-control",
-    description="no BEGIN/COMMIT/ROLLBACK/SAVEPOINT; CONCURRENTLY and other non-transactional "
-    "statements only in a `-- alumdb:no-transaction` file",
-    severity=Severity.ERROR,
-    waivable=True,
-    check=check,
+DESCRIPTION = (
+    "no BEGIN/COMMIT/ROLLBACK/SAVEPOINT; CONCURRENTLY and other non-transactional "
+    "statements only in a `-- alumdb:no-transaction` file"
 )
+RULE = Rule("transaction-control", DESCRIPTION, Severity.ERROR, waivable=True, check=check)

@@ -18,10 +18,5 @@ def check(source: Source) -> Iterator[Hit]:
     yield from source.waivers.problems
 
 
-RULE = Rule(
-    id="waiver",
-    description="`-- alumdb: allow <rule>[, <rule>] because <reason>` directly above a statement",
-    severity=Severity.ERROR,
-    waivable=False,
-    check=check,
-)
+DESCRIPTION = "`-- alumdb: allow <rule>[, <rule>] because <reason>` directly above a statement"
+RULE = Rule("waiver", DESCRIPTION, Severity.ERROR, waivable=False, check=check)
