@@ -159,11 +159,8 @@ def render_erd(conn: psycopg.Connection[Any]) -> str:
         lines.append(f"{INDENT}{name} {{")
         for column, col_type in tables[name].columns:
             marks = ", ".join(m for m in _MARKER_ORDER if m in keys.get((name, column), ()))
-            note = notes.get((name, column))
-            lines.append(
-                f"{INDENT * 2}{col_type} {column}{' ' + marks if marks else ''}"
-                + (f' "{note}"' if note else "")
-            )
+            comment = f' "{notes[(name, column)]}"' if (name, column) in notes else ""
+            lines.append(f"{INDENT * 2}{col_type} {column}{' ' + marks if marks else ''}{comment}")
         lines.append(f"{INDENT}}}")
     for parent, child, fk_name, mandatory in sorted(relationships):
         if parent in tables and child in tables:
