@@ -1,9 +1,11 @@
 """The environment tasks end to end, in a compose project of their own:
-up, psql, logs, down (data kept), reset (dev only, asks first)."""
+up, psql (also as a tenant), logs, down (data kept), reset (dev only, asks first)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,6 +18,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 Invoke = Callable[..., subprocess.CompletedProcess[str]]
 COUNT = len(list(MIGRATIONS.glob("[0-9]*.sql")))
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture
@@ -57,6 +60,25 @@ def test_up_psql_logs_down_reset(run_invoke: Invoke, scratch: dict[str, str]) ->
     migrated = run("migrate")
     assert migrated.returncode == 0, migrated.stderr
     assert f"done: {COUNT} applied" in migrated.stdout
+
+    # psql --tenant: what the application sees (012's row-level security).
+    made = run("psql", "--command", "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme')"
+               " RETURNING id")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    tenant = UUID.search(made.stdout)
+    assert tenant is not None, made.stdout
+    sees = "SELECT current_user AS who, count(*) AS visible FROM tenants"
+    own = run("psql", "--tenant", tenant.group(), "--command", sees)
+    assert own.returncode == 0, own.stderr
+    assert re.search(r"alumoutreach_app\s*\|\s*1\b", own.stdout), own.stdout
+    other = run("psql", "--tenant", str(uuid.uuid4()), "--command", sees)
+    assert re.search(r"alumoutreach_app\s*\|\s*0\b", other.stdout), other.stdout
+    bad = run("psql", "--tenant", "acme", "--command", sees)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: --tenant 'acme': not a UUID; pass the tenant's id (tenants.id), e.g. --tenant "
+        "123e4567-e89b-12d3-a456-426614174000"
+    ]
 
     down = run("down")
     assert down.returncode == 0, down.stderr
