@@ -20,7 +20,7 @@ from invoke.tasks import task
 
 from alumdb import catalog, environment, runner, scaffold, target, tenancy
 from alumdb import status as migration_status
-from alumdb.errors import AlumdbError, UsageError
+from alumdb.errors import AlumdbError, Cancelled, CheckFailed, DriftError, UsageError
 
 ROOT = Path(__file__).resolve().parent
 MIGRATIONS = ROOT / "migrations"
@@ -31,7 +31,7 @@ TARGET_HELP = {
     "database_url": "any reachable PostgreSQL, e.g. postgresql://user@host/db "
     "(default: $DATABASE_URL); no Docker needed",
     "migrations": "the migrations folder (default: migrations/)",
-    "wait": "seconds to wait for the database to be ready (default: 60)",
+    "wait": f"seconds to wait for the database to be ready (default: {target.DEFAULT_WAIT:g})",
 }
 
 
@@ -82,7 +82,7 @@ def _render_event(event: runner.Event) -> None:
 @task(
     help={
         "env": TARGET_HELP["env"],
-        "wait": "seconds to wait until the container is healthy (default: 60)",
+        "wait": f"seconds until the container must be healthy (default: {target.DEFAULT_WAIT:g})",
     }
 )
 @engine_errors
@@ -94,7 +94,9 @@ def up(c: Context, env: str = "dev", wait: str | None = None) -> None:
     and prints where the database listens.
     """
     resolved = target.resolve(ROOT, env, None)
-    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    connected = target.connect(
+        resolved, start=True, wait=_positive(wait, "--wait", target.DEFAULT_WAIT)
+    )
     connected.conn.close()
     assert connected.up is not None  # noqa: S101 - compose targets always report
     point = connected.up.endpoint
@@ -142,7 +144,9 @@ def migrate(
         lock_retries=lock_retries,
     )
     runner.target_number(folder, options.target)  # a bad --target fails before Docker starts
-    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    connected = target.connect(
+        resolved, start=True, wait=_positive(wait, "--wait", target.DEFAULT_WAIT)
+    )
     with connected.conn as conn:
         if connected.up is not None and connected.up.started:
             _say(f"postgres started, ready in {connected.up.waited:.1f}s")
@@ -202,7 +206,7 @@ def status(
     with connected.conn as conn:
         entries = runner.read_status(conn, folder)
     bad = migration_status.problems(entries)
-    counts = {s: sum(1 for e in entries if e.state == s) for s in migration_status.STATES}
+    counts = migration_status.counts(entries)
     if json_:
         document = {
             "database": connected.where,
@@ -221,7 +225,7 @@ def status(
             _say(f"{e.version:<8} {e.name:<32} {e.state:<9} {when:<25} {took:>9}{note}")
         _say(", ".join(f"{n} {s}" for s, n in counts.items()))
     if bad:
-        raise Exit(f"error: {len(bad)} applied migration(s) changed or missing on disk", code=6)
+        raise DriftError(f"{len(bad)} applied migration(s) changed or missing on disk")
 
 
 @task(
@@ -278,30 +282,38 @@ def accept_checksum(
     help={
         "migrations": TARGET_HELP["migrations"],
         "squawk": "also run squawk's locking and safety rules (default: on)",
+        "strict": "warnings fail too (what CI runs)",
     }
 )
 @engine_errors
-def lint(c: Context, migrations: str | None = None, squawk: bool = True) -> None:
-    """Check every migration against the spec's rules, on SQL parsed by PostgreSQL's parser.
+def lint(
+    c: Context, migrations: str | None = None, squawk: bool = True, strict: bool = False
+) -> None:
+    """Check every migration against the spec's rules, on SQL parsed by PostgreSQL 15's parser.
 
     Rules: naming, header, tracking-insert, idempotent, no-data, non-destructive,
     explicit-names, tenant-scoped, transaction-control, syntax, waiver; then squawk
-    with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any finding.
-    Waive one statement with `-- alumdb: allow RULE because REASON` above it.
+    with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any error, and
+    on any warning too with --strict. Waive one statement with
+    `-- alumdb: allow RULE because REASON` above it.
     """
     from alumdb import lint as linter
 
     folder = _folder(migrations)
     findings = linter.lint_directory(folder)
+    paths = catalog.migration_paths(folder) if folder.is_dir() else []
     if squawk:
-        paths = sorted(folder.glob("*.sql"))
         findings += linter.run_squawk(paths, ROOT / ".squawk.toml")
     for finding in sorted(findings):
         _say(str(finding))
-    checked = len(list(folder.glob("*.sql")))
-    if findings:
-        raise Exit(f"error: {len(findings)} finding(s) in {checked} files", code=1)
-    _say(f"{checked} files checked: no findings")
+    failing = linter.failing(findings, strict=strict)
+    warnings = sum(1 for f in findings if f.severity is linter.Severity.WARNING)
+    summary = (
+        f"{len(paths)} files checked: {len(findings) - warnings} error(s), {warnings} warning(s)"
+    )
+    if failing:
+        raise CheckFailed(summary + (" (--strict)" if strict and warnings else ""))
+    _say(summary if findings else f"{len(paths)} files checked: no findings")
 
 
 @task(
@@ -329,9 +341,11 @@ def erd(
     folder = catalog.load(_folder(migrations))
     readme = folder.directory / "README.md"
     resolved = target.resolve(ROOT, env, database_url)
-    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    connected = target.connect(
+        resolved, start=True, wait=_positive(wait, "--wait", target.DEFAULT_WAIT)
+    )
     with connected.conn as conn:
-        pending = [e for e in runner.read_status(conn, folder) if e.state != "applied"]
+        pending = migration_status.not_applied(runner.read_status(conn, folder))
         if pending:
             raise UsageError(
                 f"{connected.where}: {len(pending)} migration(s) not applied "
@@ -340,7 +354,7 @@ def erd(
         drawing = diagram.render_erd(conn)
     if check:
         if diagram.readme_erd(readme) != drawing:
-            raise Exit(f"error: {readme}: the schema diagram is stale; run `invoke erd`", code=1)
+            raise CheckFailed(f"{readme}: the schema diagram is stale; run `invoke erd`")
         _say(f"{readme}: the schema diagram is up to date")
     elif diagram.update_readme(readme, drawing):
         _say(f"{readme}: schema diagram updated")
@@ -386,7 +400,7 @@ def reset(c: Context, yes: bool = False, env: str = "dev") -> None:
             raise UsageError("reset drops all dev data; pass --yes to confirm (no terminal)")
         answer = input(f"Drop all data of {resolved.describe()}? [y/N] ")
         if answer.strip().lower() not in {"y", "yes"}:
-            raise Exit("reset cancelled; nothing changed", code=1)
+            raise Cancelled("reset cancelled; nothing changed")
     environment.down(resolved, volumes=True)
     _say(f"dropped {resolved.describe()} and its volume")
     migrate(c, env="dev")

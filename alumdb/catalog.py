@@ -31,6 +31,7 @@ FILE_PATTERN = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z][a-z0-9]*(?:_[a-z
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 NO_TRANSACTION_DIRECTIVE = "-- alumdb:no-transaction"
 BOM = "\ufeff"
+ASCII_SPACE = " \t\r\n\v\f"  # what the shell's [[:space:]] matches
 
 
 def format_version(number: int) -> str:
@@ -122,27 +123,83 @@ def parse_file_name(filename: str) -> tuple[int, str] | str:
     return number, match["name"]
 
 
-def _decode(path: Path, data: bytes) -> str:
-    """The file's text, or raise ValueError with the reason."""
+@dataclass(frozen=True)
+class TextProblem:
+    """Why a file's bytes are not a migration's text: the 1-based line and what to do."""
+
+    line: int | None  # None: the whole file
+    message: str
+
+    def located(self, filename: str) -> str:
+        """``name:line: message`` (``name: message`` for the whole file)."""
+        where = filename if self.line is None else f"{filename}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+def decode(data: bytes) -> str | TextProblem:
+    """The text of a migration file's bytes, or why it has none.
+
+    The one decision for every reader (catalog, lint): UTF-8 without a byte-order
+    mark, no NUL byte, not empty or blank.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ValueError(
-            f"{path.name}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset "
-            f"{exc.start}); save the file as UTF-8"
-        ) from None
+        return TextProblem(
+            line,
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8",
+        )
     if text.startswith(BOM):
-        raise ValueError(
-            f"{path.name}:1: starts with a UTF-8 byte-order mark, which psql sends to the "
-            "server as part of the first statement; save the file as UTF-8 without BOM"
+        return TextProblem(
+            1,
+            "starts with a UTF-8 byte-order mark, which psql sends to the server as part "
+            "of the first statement; save the file as UTF-8 without BOM",
         )
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise ValueError(f"{path.name}:{line}: contains a NUL byte; this is not a SQL text file")
+        return TextProblem(line, "contains a NUL byte; this is not a SQL text file")
     if not text.strip():
-        raise ValueError(f"{path.name}: the file is empty; write its DDL or delete the file")
+        return TextProblem(None, "the file is empty; write its DDL or delete the file")
     return text
+
+
+def is_no_transaction(text: str) -> bool:
+    """Whether a migration opts out of its transaction: its first line, without the
+    ASCII white space around it (a CRLF's CR included), is exactly
+    ``-- alumdb:no-transaction``.
+
+    The one rule for the runner, the linter and squawk's adapter; the compose loop's
+    ``head -n 1 "$f" | grep -qxE '[[:space:]]*-- alumdb:no-transaction[[:space:]]*'``
+    tests the same (tests/unit/test_decisions.py runs both).
+    """
+    return text.split("\n", 1)[0].strip(ASCII_SPACE) == NO_TRANSACTION_DIRECTIVE
+
+
+def migration_paths(directory: Path) -> list[Path]:
+    """The files of ``directory`` that are migrations or meant to be, sorted by name.
+
+    Every ``*.sql`` entry that is not hidden: what the compose loop's shell glob sees.
+    The README, the template and ``.hidden.sql`` files are not migrations. The one
+    listing for the catalog, the linter and the tasks.
+    """
+    # os.scandir: the entries' types come with the listing, no stat per file.
+    with os.scandir(directory) as listing:
+        names = sorted(
+            e.name for e in listing if not e.name.startswith(".") and e.name.endswith(".sql")
+        )
+    return [directory / name for name in names]
+
+
+def duplicate_numbers(paths: Sequence[Path]) -> dict[int, list[Path]]:
+    """The version numbers used by more than one of ``paths`` (invalid names ignored)."""
+    found: dict[int, list[Path]] = {}
+    for path in paths:
+        parsed = parse_file_name(path.name)
+        if not isinstance(parsed, str):
+            found.setdefault(parsed[0], []).append(path)
+    return {number: group for number, group in sorted(found.items()) if len(group) > 1}
 
 
 def load(directory: Path) -> Catalog:
@@ -159,34 +216,25 @@ def load(directory: Path) -> Catalog:
         raise CatalogError([f"{directory}: is not a folder; pass the migrations folder"])
 
     problems: list[str] = []
-    found: dict[int, list[Path]] = {}
     migrations: list[Migration] = []
-    # os.scandir: the entries' types come with the listing, no stat per file.
-    with os.scandir(directory) as listing:
-        entries = sorted(
-            (e for e in listing if not e.name.startswith(".") and e.name.endswith(".sql")),
-            key=lambda e: e.name,
-        )
-    for entry in entries:
-        path = Path(entry.path)
-        if not entry.is_file():
-            problems.append(f"{entry.name}: is not a regular file")
+    paths = migration_paths(directory)
+    for path in paths:
+        if not path.is_file():
+            problems.append(f"{path.name}: is not a regular file")
             continue
-        parsed = parse_file_name(entry.name)
+        parsed = parse_file_name(path.name)
         if isinstance(parsed, str):
             problems.append(parsed)
             continue
         number, name = parsed
-        found.setdefault(number, []).append(path)
         try:
-            text = _decode(path, path.read_bytes())
-        except ValueError as exc:
-            problems.append(str(exc))
-            continue
+            text = decode(path.read_bytes())
         except OSError as exc:
             problems.append(f"{path.name}: cannot be read ({exc.strerror})")
             continue
-        first_line = text.split("\n", 1)[0].strip()
+        if isinstance(text, TextProblem):
+            problems.append(text.located(path.name))
+            continue
         migrations.append(
             Migration(
                 number=number,
@@ -194,16 +242,15 @@ def load(directory: Path) -> Catalog:
                 path=path,
                 sql=text,
                 checksum=checksum(text),
-                transactional=first_line != NO_TRANSACTION_DIRECTIVE,
+                transactional=not is_no_transaction(text),
             )
         )
-    for number, paths in sorted(found.items()):
-        if len(paths) > 1:
-            names = ", ".join(p.name for p in paths)
-            problems.append(
-                f"{names}: {len(paths)} files share version {format_version(number)}; "
-                "renumber all but one"
-            )
+    for number, group in duplicate_numbers(paths).items():
+        names = ", ".join(p.name for p in group)
+        problems.append(
+            f"{names}: {len(group)} files share version {format_version(number)}; "
+            "renumber all but one"
+        )
     if problems:
         raise CatalogError(problems)
     migrations.sort(key=lambda m: m.number)

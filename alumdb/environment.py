@@ -106,14 +106,23 @@ def normalise_project_name(name: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-") or "default"
 
 
-def project_name(project_dir: Path, environ: Mapping[str, str] | None = None) -> str:
-    """The compose project name, resolved as compose resolves it.
+_TOP_LEVEL_NAME = re.compile(r"""^name:\s*["']?(?P<name>[^"'\s#]+)""", re.MULTILINE)
 
-    ``COMPOSE_PROJECT_NAME`` from the environment or ``.env``, else the project
-    directory's name, so ``invoke`` and a person's ``docker compose`` commands
-    address the same containers and volumes.
+
+def project_name(
+    project_dir: Path, environ: Mapping[str, str] | None = None, compose_file: Path | None = None
+) -> str:
+    """The compose project name, resolved as compose v2 resolves it.
+
+    ``COMPOSE_PROJECT_NAME`` from the environment or ``.env``, else the compose file's
+    top-level ``name:`` (docker-compose.dev.yml: ``alumoutreach-dev``), else the project
+    directory's name, so ``invoke`` and a person's ``docker compose`` commands address
+    the same containers and volumes.
     """
     explicit = setting("COMPOSE_PROJECT_NAME", project_dir, environ)
+    if not explicit and compose_file is not None and compose_file.is_file():
+        found = _TOP_LEVEL_NAME.search(compose_file.read_text(encoding="utf-8"))
+        explicit = found["name"] if found else None
     return normalise_project_name(explicit or project_dir.resolve().name)
 
 
@@ -134,7 +143,7 @@ def resolve(
     if not compose_file.is_file():
         raise UsageError(f"--env {name}: {compose_file} does not exist")
     extra = dict(overrides or {})
-    project = project_name(project_dir, {**os.environ, **extra})
+    project = project_name(project_dir, {**os.environ, **extra}, compose_file)
     return Environment(name, project_dir, compose_file, project, tuple(sorted(extra.items())))
 
 
@@ -182,6 +191,41 @@ def docker_client(timeout: float = 60.0) -> docker.DockerClient:
     return client
 
 
+def compose_v2_available() -> bool:
+    """Whether ``docker compose`` (the v2 plugin) answers. ``--help`` would not tell."""
+    try:
+        result = subprocess.run(
+            ["docker", "compose", "version", "--short"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+# Where the Docker CLI looks for plugins besides the user's config folder.
+SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def compose_plugin_installed() -> bool:
+    """Whether an executable ``docker-compose`` CLI plugin is where the Docker CLI looks."""
+    candidates = [plugin_path(), *(Path(d) / "docker-compose" for d in SYSTEM_PLUGIN_DIRS)]
+    return any(p.is_file() and os.access(p, os.X_OK) for p in candidates)
+
+
+def plugin_path() -> Path:
+    config = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    return Path(config) / "cli-plugins" / "docker-compose"
+
+
 @functools.cache
 def compose_command() -> tuple[str, ...]:
     """``docker compose`` (v2) when the plugin is there, else ``docker-compose`` (v1).
@@ -189,8 +233,6 @@ def compose_command() -> tuple[str, ...]:
     An executable plugin file where the Docker CLI looks for it settles it without
     starting a process (``docker compose version`` costs about 0.1 s of every task).
     """
-    from alumdb.provision import compose_plugin_installed, compose_v2_available
-
     if compose_plugin_installed() or compose_v2_available():
         return ("docker", "compose")
     if shutil.which("docker-compose"):

@@ -88,3 +88,15 @@ class LintError(AlumdbError):
     """The linter could not run (for example, the ``squawk`` binary is missing)."""
 
     exit_code = 8
+
+
+class CheckFailed(AlumdbError):
+    """A check found something to fix: lint findings, a stale schema diagram."""
+
+    exit_code = 1
+
+
+class Cancelled(AlumdbError):
+    """The user answered no; nothing changed."""
+
+    exit_code = 1

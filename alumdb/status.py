@@ -95,3 +95,13 @@ def _entry(migration: Migration | None, row: AppliedRow | None, number: int) -> 
 def problems(entries: list[Entry]) -> list[Entry]:
     """The entries that make ``status`` exit non-zero: changed or missing."""
     return [e for e in entries if e.state in {"changed", "missing"}]
+
+
+def counts(entries: list[Entry]) -> dict[State, int]:
+    """How many entries are in each state, every state listed (in :data:`STATES` order)."""
+    return {state: sum(1 for e in entries if e.state == state) for state in STATES}
+
+
+def not_applied(entries: list[Entry]) -> list[Entry]:
+    """The entries that keep the database from matching the folder: all but ``applied``."""
+    return [e for e in entries if e.state != "applied"]

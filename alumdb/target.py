@@ -12,7 +12,7 @@ import psycopg
 from alumdb import database, environment
 from alumdb.errors import UsageError
 
-DEFAULT_WAIT = 60.0
+DEFAULT_WAIT = environment.DEFAULT_HEALTH_TIMEOUT  # seconds: --wait of migrate, up, erd
 
 
 @dataclass(frozen=True)

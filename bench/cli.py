@@ -239,7 +239,8 @@ def machine() -> dict[str, Any]:
 
 
 def versions(server: BenchServer) -> dict[str, str]:
-    from alumdb import environment, provision
+    from alumdb import environment
+    from tools import provision
 
     return {
         "alumdb": _package("alumdb"),

@@ -19,7 +19,8 @@ from typing import Any
 
 import psycopg
 
-from alumdb import database, environment, provision
+from alumdb import database, environment
+from tools import provision
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.dev.yml"

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from alumdb import environment, provision
-from alumdb.errors import AlumdbError
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # tools/ is the checkout's, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from alumdb import environment  # noqa: E402
+from alumdb.errors import AlumdbError  # noqa: E402
+from tools import provision  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,11 +26,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from alumdb import catalog, environment, provision, runner, verify
+from alumdb import catalog, environment, runner, verify
 from alumdb.errors import AlumdbError
+from tests.helpers import MIGRATIONS, ROOT
+from tools import provision
 
-ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS = ROOT / "migrations"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -10,6 +10,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
+SQUAWK_CONFIG = ROOT / ".squawk.toml"
 
 
 def write_folder(directory: Path, files: Mapping[str, str | bytes], base: bool = True) -> Path:
@@ -26,15 +27,29 @@ def write_folder(directory: Path, files: Mapping[str, str | bytes], base: bool =
     return directory
 
 
-def migration_sql(version: str, name: str, ddl: str) -> str:
-    """A migration in the template's shape: header, ``ddl``, tracking insert."""
-    rule = "-- " + "=" * 60
+HEADER_RULE = "-- " + "=" * 60
+
+
+def header(filename: str, purpose: str = "test fixture") -> str:
+    """The template's header block for ``filename``, and the blank line after it."""
+    return f"{HEADER_RULE}\n-- Migration: {filename}\n-- Purpose: {purpose}\n{HEADER_RULE}\n\n"
+
+
+def tracking(filename: str) -> str:
+    """The template's tracking insert for ``filename``, after a blank line."""
+    version, name = filename.removesuffix(".sql").split("_", 1)
     return (
-        f"{rule}\n-- Migration: {version}_{name}.sql\n-- Purpose: test fixture\n{rule}\n\n"
-        f"{ddl.strip()}\n\n-- Record this migration\n"
-        f"INSERT INTO schema_migrations (version, name)\nVALUES ('{version}', '{name}')\n"
+        "\n-- Record this migration\n"
+        "INSERT INTO schema_migrations (version, name)\n"
+        f"VALUES ('{version}', '{name}')\n"
         "ON CONFLICT (version) DO NOTHING;\n"
     )
+
+
+def migration_sql(version: str, name: str, ddl: str) -> str:
+    """A migration in the template's shape: header, ``ddl``, tracking insert."""
+    filename = f"{version}_{name}.sql"
+    return header(filename) + f"{ddl.strip()}\n" + tracking(filename)
 
 
 def folder_snapshot(directory: Path) -> dict[str, bytes]:

@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
-from alumdb import environment, provision
-from tests.conftest import ROOT, PgServer, Pooler
+from alumdb import environment
+from tests.conftest import PgServer, Pooler
+from tests.helpers import ROOT
+from tools import provision
 
 pytestmark = pytest.mark.docker
 

@@ -9,14 +9,13 @@ import pytest
 
 from alumdb import catalog, scaffold
 from alumdb.errors import CatalogError, ScaffoldError
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import MIGRATIONS
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     target = tmp_path / "migrations"
-    shutil.copytree(ROOT / "migrations", target)
+    shutil.copytree(MIGRATIONS, target)
     return target
 
 
@@ -37,7 +36,7 @@ def test_next_number_and_template(folder: Path) -> None:
 
 
 def test_past_999_keeps_numeric_order(tmp_path: Path) -> None:
-    shutil.copy(ROOT / "migrations" / scaffold.TEMPLATE_NAME, tmp_path)
+    shutil.copy(MIGRATIONS / scaffold.TEMPLATE_NAME, tmp_path)
     (tmp_path / "999_last_three_digit.sql").write_text("SELECT 1;\n")
     created = scaffold.new_migration(tmp_path, "first_four_digit")
     assert created.path.name == "1000_first_four_digit.sql"

@@ -6,32 +6,32 @@ from pathlib import Path
 
 import pytest
 
-from alumdb import provision
+from alumdb import environment
 
 
 def test_executable_plugin_in_the_docker_config_folder_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
-    monkeypatch.setattr(provision, "SYSTEM_PLUGIN_DIRS", ())
+    monkeypatch.setattr(environment, "SYSTEM_PLUGIN_DIRS", ())
     plugin = tmp_path / "cli-plugins" / "docker-compose"
-    assert not provision.compose_plugin_installed()
+    assert not environment.compose_plugin_installed()
 
     plugin.parent.mkdir()
     plugin.write_text("#!/bin/sh\n")
-    assert not provision.compose_plugin_installed()  # not executable: the CLI skips it
+    assert not environment.compose_plugin_installed()  # not executable: the CLI skips it
 
     plugin.chmod(0o755)
-    assert provision.compose_plugin_installed()
+    assert environment.compose_plugin_installed()
 
 
 def test_system_plugin_folders_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "empty"))
     system = tmp_path / "system"
-    monkeypatch.setattr(provision, "SYSTEM_PLUGIN_DIRS", (str(tmp_path / "none"), str(system)))
-    assert not provision.compose_plugin_installed()
+    monkeypatch.setattr(environment, "SYSTEM_PLUGIN_DIRS", (str(tmp_path / "none"), str(system)))
+    assert not environment.compose_plugin_installed()
 
     system.mkdir()
     (system / "docker-compose").write_text("#!/bin/sh\n")
     (system / "docker-compose").chmod(0o755)
-    assert provision.compose_plugin_installed()
+    assert environment.compose_plugin_installed()

