@@ -292,9 +292,9 @@ def lint(
     """Check every migration against the spec's rules, on SQL parsed by PostgreSQL 15's parser.
 
     Rules: naming, header, tracking-insert, idempotent, no-data, non-destructive,
-    explicit-names, tenant-scoped, transaction-control, syntax, waiver; then squawk
-    with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any error, and
-    on any warning too with --strict. Waive one statement with
+    explicit-names, tenant-scoped, tenant-isolation, transaction-control, syntax, waiver;
+    then squawk with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any
+    error, and on any warning too with --strict. Waive one statement with
     `-- alumdb: allow RULE because REASON` above it.
     """
     from alumdb import lint as linter
