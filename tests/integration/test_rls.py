@@ -14,7 +14,6 @@ transaction that is rolled back.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import uuid
@@ -131,6 +130,19 @@ def count(conn: Conn, table: str, where: str = "true", *params: Any) -> int:
 
 def counts_by_tenant(owner: Conn, tables: list[str], tenant: uuid.UUID) -> dict[str, int]:
     return {t: count(owner, t, f"{column(t)} = %s", tenant) for t in tables}
+
+
+def a_row_of_each(owner: Conn, tables: list[str], tenant: uuid.UUID) -> dict[str, str]:
+    """One row of ``tenant`` from each table, as JSON (to copy it with jsonb_populate_record)."""
+    rows: dict[str, str] = {}
+    for table in tables:
+        query = sql.SQL("SELECT to_jsonb(x)::text FROM {} x WHERE {} = %s LIMIT 1").format(
+            sql.Identifier(table), sql.Identifier(column(table))
+        )
+        row = owner.execute(query, (tenant,)).fetchone()
+        assert row is not None, f"{table} has no row of {tenant}"
+        rows[table] = str(row[0])
+    return rows
 
 
 def seed_tenant(owner: Conn, slug: str) -> uuid.UUID:
@@ -291,26 +303,17 @@ def test_writes_that_would_place_a_row_in_another_tenant_fail_with_42501(
     """INSERT of a row of B, and UPDATE of A's rows into B, while A is set."""
     with psycopg.connect(seeded.url) as owner:
         tables = tenant_tables(owner)
-        rows_of_b = {
-            t: owner.execute(
-                sql.SQL("SELECT to_jsonb(x) FROM {} x WHERE {} = %s LIMIT 1").format(
-                    sql.Identifier(t), sql.Identifier(column(t))
-                ),
-                (seeded.b,),
-            ).fetchone()
-            for t in tables
-        }
+        rows_of_b = a_row_of_each(owner, tables, seeded.b)
     allowed: list[str] = []
     with psycopg.connect(seeded.app) as conn:
         set_tenant(conn, seeded.a)
         for table in tables:
             row = rows_of_b[table]
-            assert row is not None, table
             insert = sql.SQL("INSERT INTO {0} SELECT * FROM jsonb_populate_record(NULL::{0}, %s)")
             update = sql.SQL("UPDATE {0} SET {1} = %s WHERE {1} = %s")
             ident, col = sql.Identifier(table), sql.Identifier(column(table))
             states = (
-                sqlstate_of(conn, insert.format(ident), (json.dumps(row[0]),)),
+                sqlstate_of(conn, insert.format(ident), (row,)),
                 sqlstate_of(conn, update.format(ident, col), (seeded.b, seeded.a)),
             )
             if states != ("42501", "42501"):
@@ -349,15 +352,7 @@ def test_without_a_tenant_nothing_is_visible_and_no_write_succeeds(
     with psycopg.connect(seeded.url) as owner:
         tables = tenant_tables(owner)
         before = {t: count(owner, t) for t in tables}
-        rows_of_a = {
-            t: owner.execute(
-                sql.SQL("SELECT to_jsonb(x) FROM {} x WHERE {} = %s LIMIT 1").format(
-                    sql.Identifier(t), sql.Identifier(column(t))
-                ),
-                (seeded.a,),
-            ).fetchone()
-            for t in tables
-        }
+        rows_of_a = a_row_of_each(owner, tables, seeded.a)
     leaks: list[str] = []
     with psycopg.connect(seeded.app) as conn:
         start_without_tenant(conn, how, seeded.a)
@@ -369,9 +364,8 @@ def test_without_a_tenant_nothing_is_visible_and_no_write_succeeds(
         for table in tables:
             ident = sql.Identifier(table)
             row = rows_of_a[table]
-            assert row is not None
             insert = sql.SQL("INSERT INTO {0} SELECT * FROM jsonb_populate_record(NULL::{0}, %s)")
-            state = sqlstate_of(conn, insert.format(ident), (json.dumps(row[0]),))
+            state = sqlstate_of(conn, insert.format(ident), (row,))
             if state != "42501":
                 leaks.append(f"{table}: INSERT -> {state}")
             touched = conn.execute(
