@@ -18,7 +18,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from alumdb import catalog, environment, runner, scaffold, target
+from alumdb import catalog, environment, runner, scaffold, target, tenancy
 from alumdb import status as migration_status
 from alumdb.errors import AlumdbError, Cancelled, CheckFailed, DriftError, UsageError
 
@@ -292,9 +292,9 @@ def lint(
     """Check every migration against the spec's rules, on SQL parsed by PostgreSQL 15's parser.
 
     Rules: naming, header, tracking-insert, idempotent, no-data, non-destructive,
-    explicit-names, tenant-scoped, transaction-control, syntax, waiver; then squawk
-    with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any error, and
-    on any warning too with --strict. Waive one statement with
+    explicit-names, tenant-scoped, tenant-isolation, transaction-control, syntax, waiver;
+    then squawk with .squawk.toml. Prints `file:line:col RULE message`; exits 1 on any
+    error, and on any warning too with --strict. Waive one statement with
     `-- alumdb: allow RULE because REASON` above it.
     """
     from alumdb import lint as linter
@@ -421,15 +421,37 @@ def logs(c: Context, env: str = "dev", follow: bool = False, tail: int = 100) ->
     c.run(shlex.join(environment.compose_args(resolved, *args)), pty=sys.stdout.isatty())
 
 
-@task(help={"env": TARGET_HELP["env"], "command": "run one SQL command instead of a shell"})
+@task(
+    help={
+        "env": TARGET_HELP["env"],
+        "command": "run one SQL command instead of a shell",
+        "tenant": "act as the application (role alumoutreach_app) with app.tenant_id set to "
+        "this tenant's UUID: see exactly the rows the application sees",
+    }
+)
 @engine_errors
-def psql(c: Context, env: str = "dev", command: str | None = None) -> None:
-    """Open psql inside the database container (no psql needed on this machine)."""
+def psql(
+    c: Context, env: str = "dev", command: str | None = None, tenant: str | None = None
+) -> None:
+    """Open psql inside the database container (no psql needed on this machine).
+
+    With --tenant, the session runs as alumoutreach_app with app.tenant_id set for
+    the whole session, so row-level security shows that tenant's rows only.
+    """
+    tenant_id = None if tenant is None else tenancy.parse_tenant(tenant)  # before Docker
     resolved = environment.resolve(env, ROOT)
     point = environment.running_endpoint(resolved, environment.docker_client())
     interactive = command is None and sys.stdin.isatty()
-    args = ["docker", "exec", *(["-it"] if interactive else ["-i"]), point.container, "psql"]
-    args += ["-U", point.user, "-d", point.dbname]
+    args = ["docker", "exec", *(["-it"] if interactive else ["-i"])]
+    if tenant_id is not None:
+        args += ["-e", f"PGOPTIONS={tenancy.session_options(tenant_id)}"]
+        if interactive:
+            print(
+                f"psql as {tenancy.APP_ROLE}, {tenancy.TENANT_SETTING} = {tenant_id}"
+                " (RESET ROLE returns to the owner)",
+                file=sys.stderr,
+            )
+    args += [point.container, "psql", "-U", point.user, "-d", point.dbname]
     if command is not None:
         args += ["-c", command]
     c.run(shlex.join(args), pty=interactive)

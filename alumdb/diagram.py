@@ -2,7 +2,9 @@
 
 :func:`render_erd` lists every table of schema ``public`` (the migration tracking
 tables left out) with its columns, their types and PK/FK/UK markers, and one
-relationship line per foreign key. The output depends only on the schema: tables,
+relationship line per foreign key. A table under row-level security says so on the
+column(s) its policies read (``tenant_id``; ``id`` of ``tenants``), with the names of
+its policies, as a Mermaid attribute comment. The output depends only on the schema: tables,
 relationships and markers are sorted, columns are in table order, so rendering
 the same schema twice gives the same text and a README that embeds it can be
 checked for staleness (:func:`readme_erd`) and refreshed (:func:`update_readme`).
@@ -88,6 +90,29 @@ WHERE n.nspname = %(schema)s AND con.contype = 'f'
 GROUP BY parent.relname, child.relname, con.conname
 """
 
+# (table, column, policies) for every table with row-level security enabled: the
+# columns its policies' expressions read (from pg_depend), else its first column,
+# and the names of all its policies (none: the table shows nothing to anyone but its
+# owner).
+_POLICIES_SQL = """
+SELECT c.relname,
+       coalesce(
+           (SELECT array_agg(DISTINCT a.attname::text)
+            FROM pg_policy p
+            JOIN pg_depend d ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid
+             AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND d.refobjsubid > 0
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid
+            WHERE p.polrelid = c.oid),
+           (SELECT ARRAY[a.attname::text] FROM pg_attribute a
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum LIMIT 1)),
+       coalesce((SELECT array_agg(p.polname::text ORDER BY p.polname)
+                 FROM pg_policy p WHERE p.polrelid = c.oid), '{}')
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND c.relrowsecurity
+"""
+
 _MARKER_ORDER = ("PK", "FK", "UK")
 
 
@@ -114,6 +139,7 @@ def render_erd(conn: psycopg.Connection[Any]) -> str:
         columns = cur.execute(_COLUMNS_SQL, params).fetchall()
         markers = cur.execute(_MARKERS_SQL, params).fetchall()
         relationships = cur.execute(_RELATIONSHIPS_SQL, params).fetchall()
+        policies = cur.execute(_POLICIES_SQL, params).fetchall()
 
     tables: dict[str, _Table] = {}
     for table, column, pg_type in columns:
@@ -121,13 +147,20 @@ def render_erd(conn: psycopg.Connection[Any]) -> str:
     keys: dict[tuple[str, str], set[str]] = defaultdict(set)
     for table, column, marker in markers:
         keys[(table, column)].add(marker)
+    notes: dict[tuple[str, str], str] = {}
+    for table, policy_columns, names in policies:
+        note = f"RLS: {', '.join(names)}" if names else "RLS, no policy: no rows for any role"
+        note = note.replace('"', "'")  # a Mermaid comment cannot hold a double quote
+        for column in policy_columns:
+            notes[(table, column)] = note
 
     lines = ["```mermaid", "erDiagram"]
     for name in sorted(tables):
         lines.append(f"{INDENT}{name} {{")
         for column, col_type in tables[name].columns:
             marks = ", ".join(m for m in _MARKER_ORDER if m in keys.get((name, column), ()))
-            lines.append(f"{INDENT * 2}{col_type} {column}{' ' + marks if marks else ''}")
+            comment = f' "{notes[(name, column)]}"' if (name, column) in notes else ""
+            lines.append(f"{INDENT * 2}{col_type} {column}{' ' + marks if marks else ''}{comment}")
         lines.append(f"{INDENT}}}")
     for parent, child, fk_name, mandatory in sorted(relationships):
         if parent in tables and child in tables:

@@ -38,7 +38,8 @@ def lint_source(source: Source) -> list[Finding]:
 
 
 def lint_file(path: Path) -> list[Finding]:
-    """The findings of one migration file (its name checked too, but not against others)."""
+    """The findings of one migration file (its name checked too, but not against others;
+    rules that compare files see it alone)."""
     if not path.is_file():
         raise UsageError(f"{path}: no such migration file; pass an existing .sql file")
     return lint_source(read(path))
@@ -57,7 +58,9 @@ def lint_directory(directory: Path) -> list[Finding]:
     for rule in ALL:
         for path, message in rule.check_folder(paths):
             findings.append(Finding(path, 1, 1, rule.id, message, rule.severity))
-    for path in paths:
-        if path.is_file():
-            findings.extend(lint_source(read(path)))
+    sources = [read(path) for path in paths if path.is_file()]
+    for source in sources:
+        source.folder = sources
+    for source in sources:
+        findings.extend(lint_source(source))
     return sorted(findings)

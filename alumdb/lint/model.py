@@ -126,6 +126,9 @@ class Source:
     do_events: list[DoEvent] = field(default_factory=list)
     line_starts: list[int] = field(default_factory=list)
     waivers: Waivers = field(default_factory=Waivers)
+    # Every migration of the folder, in order and this one included, for the rules that
+    # compare files (tenant-isolation); empty when the file is linted on its own.
+    folder: list[Source] = field(default_factory=list)
 
     @property
     def version_name(self) -> tuple[int, str] | None:

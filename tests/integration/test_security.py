@@ -15,6 +15,7 @@ import pytest
 from psycopg import errors as pg_errors
 
 from alumdb import environment
+from alumdb.tenancy import APP_ROLE
 from tests.conftest import PgServer
 from tests.helpers import ROOT, migration_sql, write_folder
 
@@ -89,12 +90,11 @@ def test_no_password_in_process_arguments_or_output(
 
 @pytest.fixture
 def app_role(pg_server: PgServer, migrated_db: str) -> Iterator[str]:
-    """A login role that is not the owner: the application's, with DML grants only."""
+    """A login role that is not the owner: the application's, a member of alumoutreach_app."""
     role = f"app_{uuid.uuid4().hex[:8]}"
     password = uuid.uuid4().hex
     with psycopg.connect(migrated_db, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
-        conn.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' IN ROLE {APP_ROLE}")
     try:
         yield migrated_db.replace(
             f"{pg_server.endpoint.user}:{pg_server.password}", f"{role}:{password}"
@@ -106,14 +106,19 @@ def app_role(pg_server: PgServer, migrated_db: str) -> Iterator[str]:
 
 
 def test_non_owner_cannot_reference_another_tenants_row(app_role: str) -> None:
+    """Row-level security hides B's contact from A, and the composite key refuses it too:
+    the key's check runs below the policies (as PostgreSQL's referential checks do)."""
+    tenant = "SELECT set_config('app.tenant_id', %s, true)"
     with psycopg.connect(app_role) as conn:
-        tenant_a, tenant_b = (
+        tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
+        for tenant_id, name in ((tenant_a, "Alpha University"), (tenant_b, "Beta College")):
+            conn.execute(tenant, (str(tenant_id),))  # a new tenant: its id is set first
             conn.execute(
-                "INSERT INTO tenants (slug, name) VALUES (%s, %s) RETURNING id",
-                (f"t-{uuid.uuid4().hex[:8]}", name),
-            ).fetchone()[0]  # type: ignore[index]
-            for name in ("Alpha University", "Beta College")
-        )
+                "INSERT INTO tenants (id, slug, name) VALUES (%s, %s, %s)",
+                (tenant_id, f"t-{uuid.uuid4().hex[:8]}", name),
+            )
+            conn.commit()
+        conn.execute(tenant, (str(tenant_b),))
         contact_b = conn.execute(
             "INSERT INTO contacts (tenant_id, email) VALUES (%s, %s) RETURNING id",
             (tenant_b, "grad@beta.example"),
@@ -122,6 +127,7 @@ def test_non_owner_cannot_reference_another_tenants_row(app_role: str) -> None:
 
         superuser = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
         assert conn.execute(superuser).fetchone() == (False,)
+        conn.execute(tenant, (str(tenant_a),))
         with pytest.raises(pg_errors.ForeignKeyViolation) as refused:
             conn.execute(
                 "INSERT INTO contact_tags (tenant_id, contact_id, tag) VALUES (%s, %s, %s)",
@@ -130,6 +136,7 @@ def test_non_owner_cannot_reference_another_tenants_row(app_role: str) -> None:
         assert refused.value.diag.constraint_name == "fk_contact_tags_contact"
         conn.rollback()
 
+        conn.execute(tenant, (str(tenant_b),))
         conn.execute(
             "INSERT INTO contact_tags (tenant_id, contact_id, tag) VALUES (%s, %s, %s)",
             (tenant_b, contact_b, "class-of-2020"),

@@ -1,9 +1,11 @@
 """The environment tasks end to end, in a compose project of their own:
-up, psql, logs, down (data kept), reset (dev only, asks first)."""
+up, psql (also as a tenant), logs, down (data kept), reset (dev only, asks first)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,6 +18,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 Invoke = Callable[..., subprocess.CompletedProcess[str]]
 COUNT = len(catalog.load(MIGRATIONS))
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +67,28 @@ def test_psql_and_logs(run: Invoke) -> None:
     logs = run("logs", "--tail", "20")
     assert logs.returncode == 0, logs.stderr
     assert "database system is ready to accept connections" in logs.stdout
+
+
+def test_psql_as_a_tenant_sees_what_the_application_sees(run: Invoke) -> None:
+    """``psql --tenant`` is a session as alumoutreach_app under 012's row-level security."""
+    assert run("migrate").returncode == 0
+    made = run("psql", "--command", "INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme')"
+               " RETURNING id")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    tenant = UUID.search(made.stdout)
+    assert tenant is not None, made.stdout
+    sees = "SELECT current_user AS who, count(*) AS visible FROM tenants"
+    own = run("psql", "--tenant", tenant.group(), "--command", sees)
+    assert own.returncode == 0, own.stderr
+    assert re.search(r"alumoutreach_app\s*\|\s*1\b", own.stdout), own.stdout
+    other = run("psql", "--tenant", str(uuid.uuid4()), "--command", sees)
+    assert re.search(r"alumoutreach_app\s*\|\s*0\b", other.stdout), other.stdout
+    bad = run("psql", "--tenant", "acme", "--command", sees)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: --tenant 'acme': not a UUID; pass the tenant's id (tenants.id), e.g. --tenant "
+        "123e4567-e89b-12d3-a456-426614174000"
+    ]
 
 
 def test_down_keeps_the_data(run: Invoke) -> None:

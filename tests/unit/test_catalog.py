@@ -136,6 +136,8 @@ def test_find_accepts_any_padding(tmp_path: Path) -> None:
 
 def test_real_migrations_load(migrations_dir: Path) -> None:
     loaded = catalog.load(migrations_dir)
-    assert [m.version for m in loaded][:11] == [f"{n:03d}" for n in range(1, 12)]
+    # 001..012, numbered without gaps; later files keep the sequence going.
+    assert len(loaded) >= 12
+    assert [m.version for m in loaded] == [f"{n:03d}" for n in range(1, len(loaded) + 1)]
     for m in loaded:
         assert TRACK.format(v=m.version, n=m.name).strip() in " ".join(m.sql.split())

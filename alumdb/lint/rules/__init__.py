@@ -20,6 +20,7 @@ MODULES = (
     "non_destructive",
     "explicit_names",
     "tenant_scoped",
+    "tenant_isolation",
     "transaction_control",
     "syntax",
     "waiver",

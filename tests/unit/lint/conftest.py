@@ -12,6 +12,24 @@ from tests.helpers import header, tracking
 
 Writer = Callable[..., Path]
 
+# Row-level security and the tenant policy for {table}, as migrations/README.md shows.
+RLS = """
+DO $$
+BEGIN
+    IF NOT (SELECT relrowsecurity FROM pg_class WHERE oid = '{table}'::regclass) THEN
+        ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_policy
+        WHERE polrelid = '{table}'::regclass AND polname = 'pol_{table}_tenant'
+    ) THEN
+        CREATE POLICY pol_{table}_tenant ON {table}
+            AS PERMISSIVE FOR ALL TO alumoutreach_app
+            USING (tenant_id = current_tenant_id()) WITH CHECK (tenant_id = current_tenant_id());
+    END IF;
+END $$;
+"""
+
 TENANT_TABLE = """
 CREATE TABLE IF NOT EXISTS notes (
     id         UUID NOT NULL,
@@ -25,7 +43,7 @@ CREATE TABLE IF NOT EXISTS notes (
 CREATE OR REPLACE TRIGGER trg_notes_updated_at
     BEFORE UPDATE ON notes
     FOR EACH ROW EXECUTE FUNCTION set_updated_at();
-"""
+""" + RLS.format(table="notes")
 
 
 @pytest.fixture

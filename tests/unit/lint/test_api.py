@@ -48,6 +48,7 @@ def test_rule_ids() -> None:
         "non-destructive",
         "explicit-names",
         "tenant-scoped",
+        "tenant-isolation",
         "transaction-control",
         "syntax",
         "waiver",
@@ -97,7 +98,7 @@ def test_common_operations_give_no_error(tmp_path: Path) -> None:
     folder.mkdir()
     for path in catalog.migration_paths(MIGRATIONS):
         (folder / path.name).write_bytes(path.read_bytes())
-    name = "012_common_operations.sql"
+    name = f"{catalog.format_version(catalog.load(MIGRATIONS).highest + 1)}_common_operations.sql"
     (folder / name).write_text(header(name) + COMMON_OPERATIONS + tracking(name), encoding="utf-8")
     ours = lint.lint_directory(folder)
     theirs = lint.run_squawk(catalog.migration_paths(folder), SQUAWK_CONFIG)
