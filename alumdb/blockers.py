@@ -66,7 +66,9 @@ SELECT {_ACTIVITY}, l.relation::regclass::text, l.mode, l.granted
  WHERE l.locktype = 'relation'
    AND l.database = (SELECT oid FROM pg_catalog.pg_database
                       WHERE datname = current_database())
-   AND l.relation IN (SELECT to_regclass(n) FROM unnest(%(names)s::text[]) AS n)
+   AND (%(names)s::text[] IS NULL
+        OR l.relation IN (SELECT to_regclass(n) FROM unnest(%(names)s::text[]) AS n))
+   AND l.relation >= 16384  -- FirstNormalObjectId: not the system catalogs
    AND l.pid <> pg_backend_pid()
    AND l.mode = ANY (%(modes)s)
  ORDER BY l.granted DESC, a.xact_start NULLS LAST, a.pid
@@ -195,16 +197,17 @@ def blocking(conn: psycopg.Connection[Any], pid: int) -> list[Blocker]:
 
 def holding(
     conn: psycopg.Connection[Any],
-    relations: list[str],
+    relations: list[str] | None,
     mode: str = "AccessExclusiveLock",
 ) -> list[Blocker]:
-    """The other sessions holding, or queued for, a lock on one of ``relations`` that
-    conflicts with ``mode``: the oldest transaction first, holders before waiters.
+    """The other sessions holding, or queued for, a lock on one of ``relations`` (``None``:
+    on any table of this database) that conflicts with ``mode``: the oldest transaction
+    first, holders before waiters.
 
     Asked by the migration's own connection after its transaction rolled back (it holds
     no lock then), with the relations its statements name (:func:`relations_in`).
     """
-    if not relations:
+    if relations is not None and not relations:
         return []
     if mode not in CONFLICTS:
         raise ValueError(f"unknown lock mode {mode!r}; one of {', '.join(_MODES)}")
@@ -223,7 +226,11 @@ def advisory_holders(conn: psycopg.Connection[Any], key: int) -> list[Blocker]:
 
 def relations_in(sql: str) -> list[str]:
     """The relations ``sql`` names (tables, views, sequences), schema-qualified where it
-    qualifies them, in order of first appearance; empty when it does not parse."""
+    qualifies them, in order of first appearance; empty when it does not parse.
+
+    The statements inside a ``DO`` block count too (read with PostgreSQL's PL/pgSQL
+    parser); SQL built at run time (``EXECUTE format(...)``) cannot be seen.
+    """
     from pglast import parser
 
     try:
@@ -235,6 +242,9 @@ def relations_in(sql: str) -> list[str]:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
+            if isinstance(node.get("DoStmt"), dict):
+                for inner in _do_statements(node["DoStmt"]):
+                    names.update(dict.fromkeys(relations_in(inner)))
             # A RangeVar: wrapped in {"RangeVar": ...} in lists, bare as a typed field.
             ranged = node.get("RangeVar", node)
             if isinstance(ranged, dict) and isinstance(ranged.get("relname"), str):
@@ -245,6 +255,64 @@ def relations_in(sql: str) -> list[str]:
         elif isinstance(node, list):
             stack.extend(reversed(node))
     return list(names)
+
+
+def _do_statements(do: dict[str, Any]) -> list[str]:
+    """The SQL statements of a ``DO`` block's PL/pgSQL body (empty when it is not one)."""
+    from pglast import parser
+
+    body = None
+    language = "plpgsql"
+    for arg in do.get("args", []):
+        elem = arg.get("DefElem", {})
+        value = elem.get("arg", {}).get("String", {}).get("sval")
+        if elem.get("defname") == "as":
+            body = value
+        elif elem.get("defname") == "language" and value:
+            language = value
+    if body is None or language != "plpgsql":
+        return []
+    tag = "$alumdb_do$"
+    if tag in body:
+        return []
+    wrapped = f"CREATE FUNCTION alumdb_do() RETURNS void LANGUAGE plpgsql AS {tag}{body}{tag}"
+    try:
+        tree = json.loads(parser.parse_plpgsql_json(wrapped))
+    except parser.ParseError:
+        return []
+    found: list[str] = []
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            expr = node.get("PLpgSQL_expr")
+            # parseMode 0: a whole statement (conditions and assignments are expressions).
+            if isinstance(expr, dict) and expr.get("parseMode", 0) == 0 and "query" in expr:
+                found.append(str(expr["query"]))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def lock_mode(sql: str) -> str:
+    """The table lock the first statement of ``sql`` asks for, as far as the blockers go:
+    ``SHARE`` for ``CREATE INDEX``, ``SHARE ROW EXCLUSIVE`` for ``CREATE TRIGGER``,
+    ``SHARE UPDATE EXCLUSIVE`` for the ``CONCURRENTLY`` forms, else ``ACCESS EXCLUSIVE``
+    (most of ``ALTER TABLE``, and the safe assumption)."""
+    from pglast import parser
+
+    try:
+        stmts = json.loads(parser.parse_sql_json(sql)).get("stmts", [])
+    except parser.ParseError:
+        return "AccessExclusiveLock"
+    stmt = stmts[0].get("stmt", {}) if stmts else {}
+    if "IndexStmt" in stmt:
+        concurrent = stmt["IndexStmt"].get("concurrent")
+        return "ShareUpdateExclusiveLock" if concurrent else "ShareLock"
+    if "CreateTrigStmt" in stmt:
+        return "ShareRowExclusiveLock"
+    return "AccessExclusiveLock"
 
 
 def _quote(identifier: str) -> str:

@@ -79,6 +79,8 @@ def test_holding_lists_holders_of_the_relations_after_the_fact(
         # An ACCESS SHARE lock does not block a mode that only conflicts with writers.
         assert blockers.holding(migration, ["contacts"], mode="ShareLock") == []
         assert blockers.holding(migration, []) == []
+        # Relation unknown: any table of the database.
+        assert [b.pid for b in blockers.holding(migration, None)] == [blocker.info.backend_pid]
         blocker.commit()
         assert blockers.holding(migration, ["contacts"]) == []
 

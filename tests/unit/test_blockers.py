@@ -68,3 +68,23 @@ def test_describe_names_everything_and_the_sql_ends_the_session() -> None:
     assert blocker.cancel_sql() == "SELECT pg_cancel_backend(4242);"
     assert blockers.summary([blocker] * 3).endswith("and 1 more session(s)")
     assert "no session" in blockers.summary([])
+
+
+def test_relations_in_reads_the_statements_of_a_do_block() -> None:
+    sql = (
+        "DO $$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'ck') THEN\n"
+        "    ALTER TABLE deals ADD CONSTRAINT ck CHECK (amount >= 0);\n  END IF;\nEND $$;\n"
+        "DO LANGUAGE sql $$ SELECT 1 $$;\n"
+    )
+    assert blockers.relations_in(sql) == ["deals"]
+
+
+def test_lock_mode_of_the_common_statements() -> None:
+    assert blockers.lock_mode("CREATE INDEX i ON t (a)") == "ShareLock"
+    assert blockers.lock_mode("CREATE INDEX CONCURRENTLY i ON t (a)") == "ShareUpdateExclusiveLock"
+    assert (
+        blockers.lock_mode("CREATE TRIGGER g BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f()")
+        == "ShareRowExclusiveLock"
+    )
+    assert blockers.lock_mode("ALTER TABLE t ADD COLUMN c int") == "AccessExclusiveLock"
+    assert blockers.lock_mode("not sql at all") == "AccessExclusiveLock"
