@@ -1,21 +1,32 @@
-"""Connecting to PostgreSQL: parse and redact DSNs, wait for a server, read the tracking table."""
+"""Connecting to PostgreSQL: parse and redact DSNs, wait for a server.
+
+:func:`connect` is the one place the engine opens a connection."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
-from psycopg.rows import tuple_row
 
 from alumdb.errors import DatabaseUnavailableError, UsageError
 
+# The tracking table belongs to alumdb.tracking; these names stay importable from here.
+from alumdb.tracking import AUDIT_TABLE, TRACKING_TABLE
+
+__all__ = [
+    "AUDIT_TABLE",
+    "CONNECT_TIMEOUT",
+    "TRACKING_TABLE",
+    "Conninfo",
+    "connect",
+    "parse_url",
+    "probe",
+    "redact",
+]
+
 CONNECT_TIMEOUT = 3
-TRACKING_TABLE = "schema_migrations"
-AUDIT_TABLE = "schema_migrations_audit"
 # Errors after which trying again cannot help: say so at once instead of waiting.
 FINAL_CONNECT_ERRORS = (
     "password authentication failed",
@@ -119,54 +130,3 @@ def probe(params: Conninfo) -> bool:
     except psycopg.Error:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class AppliedRow:
-    """One row of ``schema_migrations``."""
-
-    version: str
-    name: str
-    executed_at: datetime | None
-    checksum: str | None
-    duration_ms: int | None
-
-    @property
-    def number(self) -> int | None:
-        return int(self.version) if self.version.isdigit() else None
-
-
-def tracking_columns(conn: psycopg.Connection[Any]) -> set[str]:
-    """The columns of ``schema_migrations`` (empty when the table does not exist)."""
-    rows = conn.execute(
-        "SELECT attname FROM pg_attribute"
-        " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-        (TRACKING_TABLE,),
-    ).fetchall()
-    return {str(row[0]) for row in rows}
-
-
-def read_applied(
-    conn: psycopg.Connection[Any], columns: set[str] | None = None
-) -> list[AppliedRow]:
-    """Every row of ``schema_migrations``; tolerates the spec's three-column table."""
-    columns = tracking_columns(conn) if columns is None else columns
-    if not columns:
-        return []
-    checksum = "checksum" if "checksum" in columns else "NULL"
-    duration = "duration_ms" if "duration_ms" in columns else "NULL"
-    with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(
-            f"SELECT version::text, name::text, executed_at, {checksum}::text, {duration}::int"
-            f" FROM {TRACKING_TABLE}"
-        )
-        return [
-            AppliedRow(
-                version=str(v).strip(),
-                name=str(n),
-                executed_at=e,
-                checksum=str(c).strip() if c else None,
-                duration_ms=d,
-            )
-            for v, n, e, c, d in cur.fetchall()
-        ]

@@ -76,8 +76,8 @@ CASES = [
     Case("directory-named-sql", damage=_sql_directory, message="003_dir.sql: is not a regular file"),  # noqa: E501
     Case("two-problems-at-once", {"3_a.sql": "SELECT 1;", "004_b.sql": b""}, message="2 problems in the migrations folder:", lines=3),  # noqa: E501
     Case("syntax-error-at-line-7", {"003_typo.sql": sql("003", "typo", "CREATE TABLE IF NOT EXISTS ok (id int);\nCREATE TABLE IF NOT EXISTS typo (id int,);\nCREATE INDEX IF NOT EXISTS idx_typo ON typo (id);")}, code=7, message='error: 003_typo.sql:7:41: syntax error at or near \")\"; SQLSTATE 42601'),  # noqa: E501
-    Case("tracking-insert-other-version", {"003_notes.sql": sql("003", "notes").replace("VALUES ('003'", "VALUES ('004'")}, code=7, message="003_notes.sql: the tracking insert records version '004', name 'notes', not '003', 'notes'"),  # noqa: E501
-    Case("transaction-control", {"003_commit.sql": sql("003", "commit", "CREATE TABLE IF NOT EXISTS c (id int);\nCOMMIT;")}, code=7, message="003_commit.sql:7:1: transaction control statement in a migration"),  # noqa: E501
+    Case("tracking-insert-other-version", {"003_notes.sql": sql("003", "notes").replace("VALUES ('003'", "VALUES ('004'")}, message="003_notes.sql:9:1: the tracking insert records version '004', name 'notes', not '003', 'notes'"),  # noqa: E501
+    Case("transaction-control", {"003_commit.sql": sql("003", "commit", "CREATE TABLE IF NOT EXISTS c (id int);\nCOMMIT;")}, message="003_commit.sql:7:1: transaction control statement in a migration"),  # noqa: E501
     Case("applied-file-edited", damage=_edit_base, code=6, message="002_base.sql: changed (the file's content changed"),  # noqa: E501
     Case("applied-file-deleted", damage=_delete_base, code=6, message="002_base: missing (applied, but no file on disk"),  # noqa: E501
     Case("pending-below-applied", {"004_later.sql": sql("004", "later")}, code=6, message="003_x.sql: pending but numbered below the highest applied version 004"),  # noqa: E501

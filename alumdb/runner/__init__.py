@@ -1,0 +1,197 @@
+"""Applies pending migrations to a database: plan, lock, one transaction per file, record.
+
+Laid out by job, like Alembic's command / context / version table:
+
+* :mod:`.plan`: what to apply and every check that needs no write (also ``--dry-run``);
+* :mod:`alumdb.tracking`: the one owner of ``schema_migrations`` and its audit table;
+* :mod:`.locking`: the migration lock; :mod:`.lock_retry`: what to do after a lock timeout;
+* :mod:`.message`: the text of the messages that carry files (pure);
+* :mod:`.apply`: the apply loop and its state; :mod:`.no_transaction`: the other path;
+* :mod:`.locate`: which file, line and column an error belongs to.
+
+Guarantees (each has a test; see the README's "Guarantees"):
+
+* The whole folder is validated and compared with ``schema_migrations`` before
+  anything runs: a changed or missing applied file, or a pending file numbered
+  below the highest applied one, stops the run with the database untouched.
+* One run at a time, and never two runs inside one file: each file's transaction
+  first takes the transaction-scoped advisory lock, then re-checks whether the file
+  was applied meanwhile. Transaction-scoped locks work through a pooler in
+  transaction mode (session locks do not).
+* A file is all or nothing: it runs in its own transaction together with its
+  ``schema_migrations`` row and checksum, so a failure leaves nothing of it.
+* Each file runs with ``lock_timeout``; a lock it cannot get is retried a bounded
+  number of times, so a migration never queues production traffic behind it for long.
+* Every transaction but the run's last commits with ``synchronous_commit = off``
+  (the last one flushes the WAL of all before it): a crash can lose only whole
+  files, never part of one, and the next run re-applies them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+
+from alumdb import status as status_mod
+from alumdb import tracking as tracking_mod
+from alumdb.catalog import Catalog, Migration
+from alumdb.errors import UsageError
+from alumdb.runner import message, no_transaction
+from alumdb.runner.apply import Run
+from alumdb.runner.events import Event, EventKind, EventSink, Report, ignore
+from alumdb.runner.lock_retry import LockRetry
+from alumdb.runner.locking import ADVISORY_LOCK_KEY, locked, may_create_temporary
+from alumdb.runner.message import BATCH_FILES
+from alumdb.runner.plan import (
+    DEFAULT_LOCK_RETRIES,
+    DEFAULT_LOCK_TIMEOUT,
+    Options,
+    Plan,
+    make_plan,
+    require_migrations,
+    target_number,
+)
+
+__all__ = [
+    "ADVISORY_LOCK_KEY",
+    "BATCH_FILES",
+    "DEFAULT_LOCK_RETRIES",
+    "DEFAULT_LOCK_TIMEOUT",
+    "Event",
+    "EventKind",
+    "EventSink",
+    "Options",
+    "Plan",
+    "Report",
+    "accept_checksum",
+    "make_plan",
+    "migrate",
+    "read_status",
+    "target_number",
+]
+
+
+def read_status(conn: psycopg.Connection[Any], catalog: Catalog) -> list[status_mod.Entry]:
+    return status_mod.compare(catalog, tracking_mod.read_applied(conn))
+
+
+def _require_autocommit(conn: psycopg.Connection[Any]) -> None:
+    """The runner opens and ends each transaction itself (``BEGIN`` ... ``COMMIT``)."""
+    if not conn.autocommit:
+        raise UsageError(
+            "the runner needs an autocommit connection (it opens each file's transaction "
+            "itself): connect with autocommit=True, as alumdb.database.connect does"
+        )
+
+
+def migrate(
+    conn: psycopg.Connection[Any],
+    catalog: Catalog,
+    options: Options | None = None,
+    on_event: EventSink = ignore,
+) -> Report:
+    """Apply the pending migrations of ``catalog`` (up to ``options.target``)."""
+    _require_autocommit(conn)
+    require_migrations(catalog)
+    options = options or Options()
+    started = time.monotonic()
+    tracking = tracking_mod.locate(conn)
+    columns = tracking.columns(conn)
+    entries = status_mod.compare(catalog, tracking.read(conn, columns))
+    plan = make_plan(catalog, entries, options)
+    report = Report(
+        dry_run=options.dry_run, planned=list(plan.pending), held_back=list(plan.held_back)
+    )
+    report.already_applied = plan.already_applied
+    if options.dry_run:
+        report.adopted = list(plan.adopt)
+        report.seconds = time.monotonic() - started
+        return report
+    _prepare_tracking(
+        conn, tracking=tracking, columns=columns, plan=plan, on_event=on_event, report=report
+    )
+    if plan.pending:
+        run = Run(
+            conn=conn,
+            tracking=tracking,
+            framing=message.Framing(tracking, options.lock_timeout, may_create_temporary(conn)),
+            retry=LockRetry(options.lock_timeout, options.lock_retries),
+            report=report,
+            on_event=on_event,
+            final=plan.pending[-1],
+        )
+        _apply_all(run, plan)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _prepare_tracking(
+    conn: psycopg.Connection[Any],
+    *,
+    tracking: tracking_mod.Tracking,
+    columns: set[str],
+    plan: Plan,
+    on_event: EventSink,
+    report: Report,
+) -> None:
+    """Upgrade an older tracking table, and adopt rows the compose loop wrote."""
+    if columns and not columns >= tracking_mod.NEEDED_COLUMNS:
+        with locked(conn, on_event) as waited:
+            report.waited += waited
+            tracking.upgrade(conn)
+        added = ", ".join(sorted(tracking_mod.NEEDED_COLUMNS - columns))
+        on_event(Event("upgraded", detail=f"added {added}"))
+    if plan.adopt:
+        with locked(conn, on_event) as waited:
+            report.waited += waited
+            report.adopted = tracking.adopt(conn, plan.adopt)
+        if report.adopted:
+            on_event(Event("adopted", detail=f"{len(report.adopted)} applied without a checksum"))
+
+
+def _apply_all(run: Run, plan: Plan) -> None:
+    """The loop: batches of ordinary files, and no-transaction files one by one."""
+    position = 0
+    while position < len(plan.pending):
+        migration = plan.pending[position]
+        if migration.transactional:
+            position += run.apply_batch(message.batch(plan.pending, position, plan.alone))
+            continue
+        run.on_event(Event("applying", migration))
+        seconds = no_transaction.apply(run, migration)
+        if seconds is None:
+            run.skip(migration)
+        else:
+            run.report.applied.append((migration, seconds))
+            run.on_event(Event("applied", migration, seconds))
+        position += 1
+
+
+def accept_checksum(
+    conn: psycopg.Connection[Any], catalog: Catalog, version: str, reason: str
+) -> tuple[str | None, str]:
+    """Record the current checksum of an applied, changed file; logged with ``reason``.
+
+    Returns ``(old, new)``. Refuses an empty reason and a version that is not changed.
+    """
+    _require_autocommit(conn)
+    if not reason.strip():
+        raise UsageError("--reason is required: say why the changed file is acceptable")
+    migration: Migration | None = catalog.find(version)
+    if migration is None:
+        raise UsageError(f"VERSION {version!r}: no migration with that version on disk")
+    tracking = tracking_mod.locate(conn)
+    entries = {e.number: e for e in status_mod.compare(catalog, tracking.read(conn))}
+    entry = entries.get(migration.number)
+    if entry is None or entry.state != "changed" or entry.recorded_checksum == migration.checksum:
+        state = entry.state if entry else "unknown"
+        raise UsageError(
+            f"{migration.filename}: is {state}, not changed; there is no checksum to accept"
+        )
+    with locked(conn):
+        if not tracking.columns(conn) >= tracking_mod.NEEDED_COLUMNS:
+            tracking.upgrade(conn)
+        tracking.accept(conn, migration, entry.recorded_checksum, reason.strip())
+    return entry.recorded_checksum, migration.checksum
