@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import shlex
 import sys
 from collections.abc import Callable
@@ -56,15 +57,21 @@ def _folder(migrations: str | None) -> Path:
     return Path(migrations).resolve() if migrations else MIGRATIONS
 
 
-def _positive(value: str | float | None, option: str, default: float) -> float:
+def _positive(
+    value: str | float | None, option: str, default: float, *, allow_zero: bool = True
+) -> float:
     if value is None:
         return default
     try:
         number = float(value)
     except ValueError:
         raise UsageError(f"{option} {value!r}: not a number of seconds") from None
+    if not math.isfinite(number):
+        raise UsageError(f"{option} {value!r}: not a number of seconds")
     if number < 0:
         raise UsageError(f"{option} {value!r}: must not be negative")
+    if number == 0 and not allow_zero:
+        raise UsageError(f"{option} {value!r}: must be more than 0 seconds")
     return number
 
 
@@ -108,8 +115,12 @@ def up(c: Context, env: str = "dev", wait: str | None = None) -> None:
         "dry_run": "list what would run and change nothing",
         "target": "stop after this version (e.g. 007)",
         "allow_out_of_order": "apply pending files numbered below the highest applied one",
-        "lock_timeout": "seconds each statement may wait for a table lock (default: 5)",
-        "lock_retries": "how often a file is retried after a lock timeout (default: 5)",
+        "lock_timeout": "seconds a statement may wait for a table lock, the longest the "
+        f"application stalls behind it (default: {runner.DEFAULT_LOCK_TIMEOUT:g})",
+        "lock_budget": "seconds a file may spend retrying for its locks, with backoff and "
+        f"jitter, before the run fails with exit 7 (default: {runner.DEFAULT_LOCK_BUDGET:g})",
+        "wait_for_lock": "seconds to wait while another run holds the migration lock "
+        f"(default: {runner.DEFAULT_WAIT_FOR_LOCK:g})",
     }
 )
 @engine_errors
@@ -121,7 +132,8 @@ def migrate(
     target_: str | None = None,
     allow_out_of_order: bool = False,
     lock_timeout: str | None = None,
-    lock_retries: int = runner.DEFAULT_LOCK_RETRIES,
+    lock_budget: str | None = None,
+    wait_for_lock: str | None = None,
     migrations: str | None = None,
     wait: str | None = None,
 ) -> None:
@@ -138,11 +150,19 @@ def migrate(
         target=target_,
         dry_run=dry_run,
         allow_out_of_order=allow_out_of_order,
-        lock_timeout=_positive(lock_timeout, "--lock-timeout", runner.DEFAULT_LOCK_TIMEOUT),
-        lock_retries=lock_retries,
+        lock_timeout=_positive(
+            lock_timeout, "--lock-timeout", runner.DEFAULT_LOCK_TIMEOUT, allow_zero=False
+        ),
+        lock_budget=_positive(lock_budget, "--lock-budget", runner.DEFAULT_LOCK_BUDGET),
+        wait_for_lock=_positive(wait_for_lock, "--wait-for-lock", runner.DEFAULT_WAIT_FOR_LOCK),
     )
     runner.target_number(folder, options.target)  # a bad --target fails before Docker starts
-    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    connected = target.connect(
+        resolved,
+        start=True,
+        wait=_positive(wait, "--wait", 60.0),
+        application_name=runner.APPLICATION_NAME,
+    )
     with connected.conn as conn:
         if connected.up is not None and connected.up.started:
             _say(f"postgres started, ready in {connected.up.waited:.1f}s")

@@ -92,7 +92,7 @@ SELECT {_ACTIVITY},
 # The sessions holding the advisory lock %(key)s (a bigint key, which pg_locks splits
 # into classid and objid; objsubid 1 marks a bigint key).
 _ADVISORY = f"""
-SELECT {_ACTIVITY}, NULL::text, l.mode, l.granted
+SELECT {_ACTIVITY}, NULL::text, NULL::text, l.granted
   FROM pg_catalog.pg_locks l
   JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
@@ -298,7 +298,8 @@ def _do_statements(do: dict[str, Any]) -> list[str]:
 def lock_mode(sql: str) -> str:
     """The table lock the first statement of ``sql`` asks for, as far as the blockers go:
     ``SHARE`` for ``CREATE INDEX``, ``SHARE ROW EXCLUSIVE`` for ``CREATE TRIGGER``,
-    ``SHARE UPDATE EXCLUSIVE`` for the ``CONCURRENTLY`` forms, else ``ACCESS EXCLUSIVE``
+    ``SHARE UPDATE EXCLUSIVE`` for the ``CONCURRENTLY`` forms (which queue no reads or
+    writes: see :func:`queues_traffic`), else ``ACCESS EXCLUSIVE``
     (most of ``ALTER TABLE``, and the safe assumption)."""
     from pglast import parser
 
@@ -312,7 +313,21 @@ def lock_mode(sql: str) -> str:
         return "ShareUpdateExclusiveLock" if concurrent else "ShareLock"
     if "CreateTrigStmt" in stmt:
         return "ShareRowExclusiveLock"
+    if stmt.get("DropStmt", {}).get("concurrent") or _reindex_concurrently(stmt):
+        return "ShareUpdateExclusiveLock"
     return "AccessExclusiveLock"
+
+
+def queues_traffic(sql: str) -> bool:
+    """Whether the statement's table lock conflicts with the application's reads and
+    writes (so the application queues behind it while it waits): not the
+    ``CONCURRENTLY`` forms."""
+    return bool(CONFLICTS[lock_mode(sql)] & {"AccessShareLock", "RowExclusiveLock"})
+
+
+def _reindex_concurrently(stmt: dict[str, Any]) -> bool:
+    params = stmt.get("ReindexStmt", {}).get("params", [])
+    return any(p.get("DefElem", {}).get("defname") == "concurrently" for p in params)
 
 
 def _quote(identifier: str) -> str:

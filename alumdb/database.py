@@ -16,6 +16,7 @@ from alumdb.errors import DatabaseUnavailableError, UsageError
 from alumdb.tracking import AUDIT_TABLE, TRACKING_TABLE
 
 __all__ = [
+    "APPLICATION_NAME",
     "AUDIT_TABLE",
     "CONNECT_TIMEOUT",
     "TRACKING_TABLE",
@@ -27,6 +28,9 @@ __all__ = [
 ]
 
 CONNECT_TIMEOUT = 3
+# What a connection is called in pg_stat_activity unless the caller names it (the
+# migrate task's connection is "alumdb migrate": alumdb.runner.APPLICATION_NAME).
+APPLICATION_NAME = "alumdb"
 # Errors after which trying again cannot help: say so at once instead of waiting.
 FINAL_CONNECT_ERRORS = (
     "password authentication failed",
@@ -76,7 +80,7 @@ def redact(params: Conninfo) -> str:
 
 
 def connect(
-    params: Conninfo, wait: float = 0.0, application_name: str = "alumdb"
+    params: Conninfo, wait: float = 0.0, application_name: str = APPLICATION_NAME
 ) -> psycopg.Connection[Any]:
     """An autocommit connection, retrying refused connections for up to ``wait`` seconds.
 

@@ -72,6 +72,10 @@ class MigrationFailed(AlumdbError):
     exit_code = 7
 
 
+class LockWaitTimeout(MigrationFailed):
+    """Another run held the migration lock longer than ``--wait-for-lock``."""
+
+
 class ScaffoldError(AlumdbError):
     """``new-migration`` refused its name or could not write the file."""
 

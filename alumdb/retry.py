@@ -37,6 +37,11 @@ BACKOFF_BASE = 0.05
 BACKOFF_CAP = 0.5
 
 
+def milliseconds(seconds: float) -> int:
+    """``seconds`` as a ``lock_timeout`` in milliseconds (at least 1: 0 means no limit)."""
+    return max(1, round(seconds * 1000))
+
+
 @dataclass(frozen=True)
 class Policy:
     """How a lock that is not granted is retried."""
@@ -49,11 +54,6 @@ class Policy:
     def ceiling(self, attempt: int) -> float:
         """The longest pause after the ``attempt``-th failed attempt (1-based)."""
         return min(self.cap, self.base * 2.0 ** max(0, attempt - 1))
-
-    @property
-    def lock_timeout_ms(self) -> int:
-        """``lock_timeout`` as PostgreSQL's milliseconds (at least 1: 0 means no limit)."""
-        return max(1, round(self.lock_timeout * 1000))
 
 
 @dataclass

@@ -20,8 +20,14 @@ Guarantees (each has a test; see the README's "Guarantees"):
   transaction mode (session locks do not).
 * A file is all or nothing: it runs in its own transaction together with its
   ``schema_migrations`` row and checksum, so a failure leaves nothing of it.
-* Each file runs with ``lock_timeout``; a lock it cannot get is retried a bounded
-  number of times, so a migration never queues production traffic behind it for long.
+* Each file runs with a short ``lock_timeout`` (the longest the application can stall
+  behind one of its statements); a file that does not get its lock is rolled back and
+  retried with backoff and full jitter until its budget is spent, each retry naming
+  the session that holds the lock (:mod:`.lock_retry`). Waiting for another run's
+  migration lock is bounded too.
+* Every connection and every file shows in ``pg_stat_activity``: the task layer
+  connects as :data:`APPLICATION_NAME`, and each file's transaction sets
+  ``application_name`` to ``alumdb migrate NNN_name.sql`` while it runs.
 * Every transaction but the run's last commits with ``synchronous_commit = off``
   (the last one flushes the WAL of all before it): a crash can lose only whole
   files, never part of one, and the next run re-applies them.
@@ -34,6 +40,7 @@ from typing import Any
 
 import psycopg
 
+from alumdb import retry
 from alumdb import status as status_mod
 from alumdb import tracking as tracking_mod
 from alumdb.catalog import Catalog, Migration
@@ -41,11 +48,11 @@ from alumdb.errors import UsageError
 from alumdb.runner import message, no_transaction
 from alumdb.runner.apply import Run
 from alumdb.runner.events import Event, EventKind, EventSink, Report, ignore
-from alumdb.runner.lock_retry import LockRetry
+from alumdb.runner.lock_retry import DEFAULT_WAIT_FOR_LOCK, LockRetry
 from alumdb.runner.locking import ADVISORY_LOCK_KEY, locked, may_create_temporary
-from alumdb.runner.message import BATCH_FILES
+from alumdb.runner.message import APPLICATION_NAME, BATCH_FILES
 from alumdb.runner.plan import (
-    DEFAULT_LOCK_RETRIES,
+    DEFAULT_LOCK_BUDGET,
     DEFAULT_LOCK_TIMEOUT,
     Options,
     Plan,
@@ -56,9 +63,11 @@ from alumdb.runner.plan import (
 
 __all__ = [
     "ADVISORY_LOCK_KEY",
+    "APPLICATION_NAME",
     "BATCH_FILES",
-    "DEFAULT_LOCK_RETRIES",
+    "DEFAULT_LOCK_BUDGET",
     "DEFAULT_LOCK_TIMEOUT",
+    "DEFAULT_WAIT_FOR_LOCK",
     "Event",
     "EventKind",
     "EventSink",
@@ -110,14 +119,23 @@ def migrate(
         report.seconds = time.monotonic() - started
         return report
     _prepare_tracking(
-        conn, tracking=tracking, columns=columns, plan=plan, on_event=on_event, report=report
+        conn,
+        tracking=tracking,
+        columns=columns,
+        plan=plan,
+        on_event=on_event,
+        report=report,
+        bound=options.wait_for_lock,
     )
     if plan.pending:
         run = Run(
             conn=conn,
             tracking=tracking,
             framing=message.Framing(tracking, options.lock_timeout, may_create_temporary(conn)),
-            retry=LockRetry(options.lock_timeout, options.lock_retries),
+            retry=LockRetry(
+                retry.Policy(lock_timeout=options.lock_timeout, budget=options.lock_budget),
+                wait_for_lock=options.wait_for_lock,
+            ),
             report=report,
             on_event=on_event,
             final=plan.pending[-1],
@@ -135,16 +153,17 @@ def _prepare_tracking(
     plan: Plan,
     on_event: EventSink,
     report: Report,
+    bound: float,
 ) -> None:
     """Upgrade an older tracking table, and adopt rows the compose loop wrote."""
     if columns and not columns >= tracking_mod.NEEDED_COLUMNS:
-        with locked(conn, on_event) as waited:
+        with locked(conn, on_event, bound=bound) as waited:
             report.waited += waited
             tracking.upgrade(conn)
         added = ", ".join(sorted(tracking_mod.NEEDED_COLUMNS - columns))
         on_event(Event("upgraded", detail=f"added {added}"))
     if plan.adopt:
-        with locked(conn, on_event) as waited:
+        with locked(conn, on_event, bound=bound) as waited:
             report.waited += waited
             report.adopted = tracking.adopt(conn, plan.adopt)
         if report.adopted:

@@ -21,7 +21,7 @@ from alumdb.catalog import Migration
 from alumdb.errors import MigrationFailed
 from alumdb.runner import message as msg
 from alumdb.runner.events import Event, EventSink, Report
-from alumdb.runner.locate import failure, pg_message
+from alumdb.runner.locate import failure, line_col, statement_start, statements
 from alumdb.runner.lock_retry import LockRetry
 from alumdb.runner.locking import begin_locked, end_transaction
 from alumdb.tracking import Tracking
@@ -143,7 +143,9 @@ class Run:
         if error.sqlstate == msg.LOCK_BUSY_SQLSTATE:
             # Wait for the lock holding no table lock, and without the file's lock_timeout.
             try:
-                self.report.waited += begin_locked(self.conn, self.on_event)
+                self.report.waited += begin_locked(
+                    self.conn, self.on_event, self.retry.wait_for_lock
+                )
             except psycopg.Error as exc:
                 end_transaction(self.conn)
                 raise failure(self.conn, migration, exc) from None
@@ -152,10 +154,11 @@ class Run:
                 raise
             return 0
         if isinstance(error, pg_errors.LockNotAvailable):
-            delay = self.retry.after_timeout(migration, pg_message(error))
-            detail = self.retry.describe(migration, delay)
-            self.on_event(Event("retrying", migration, detail=detail))
-            time.sleep(delay)
+            # Rolled back: the session waits for nothing, so it can ask who blocked it.
+            text, where = _statement(migration, statement)
+            step = self.retry.after_timeout(self.conn, migration, text, where=where)
+            self.on_event(Event("retrying", migration, detail=step.detail))
+            time.sleep(step.delay)
             return None
         if error.sqlstate == msg.STRAY_SQLSTATE:
             raise MigrationFailed(
@@ -178,6 +181,17 @@ def send(conn: psycopg.Connection[Any], text: str) -> list[PGresult]:
     with conn.lock:
         conn.pgconn.send_query(text.encode())
         return conn.wait(generators.execute(conn.pgconn))
+
+
+def _statement(migration: Migration, statement: int | None) -> tuple[str | None, str]:
+    """The text of statement ``statement`` of the file and its ``:line:col`` (``None``
+    and ``""`` when it cannot be told: the error came from around the file)."""
+    pieces = statements(migration.sql) if statement is not None else []
+    if statement is None or not 0 <= statement < len(pieces):
+        return None, ""
+    start = statement_start(migration.sql, pieces[statement])
+    line, col = line_col(migration.sql, start)
+    return migration.sql[start : pieces[statement].stop], f":{line}:{col}"
 
 
 def _culprit(message: msg.Message, error: psycopg.Error) -> int:

@@ -17,9 +17,11 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from alumdb import blockers
 from alumdb.catalog import Migration
-from alumdb.errors import MigrationFailed
+from alumdb.errors import LockWaitTimeout, MigrationFailed
 from alumdb.runner.events import Event, EventSink, ignore
+from alumdb.runner.lock_retry import DEFAULT_WAIT_FOR_LOCK, advisory_gave_up, advisory_wait_line
 
 # "alumdb" in ASCII. Operators find a running migration with
 #   SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 24940 AND objid = 1970103394;
@@ -35,7 +37,9 @@ _TRY_SESSION = sql.SQL("SELECT pg_try_advisory_lock({})").format(sql.Literal(ADV
 UNLOCK_SESSION = sql.SQL("SELECT pg_advisory_unlock({})").format(sql.Literal(ADVISORY_LOCK_KEY))
 
 
-def begin_locked(conn: psycopg.Connection[Any], on_event: EventSink) -> float:
+def begin_locked(
+    conn: psycopg.Connection[Any], on_event: EventSink, bound: float = DEFAULT_WAIT_FOR_LOCK
+) -> float:
     """Open a transaction that holds the migration lock; return the seconds waited.
 
     Each try is a transaction of its own, rolled back at once when another run holds
@@ -44,6 +48,7 @@ def begin_locked(conn: psycopg.Connection[Any], on_event: EventSink) -> float:
     snapshot when it looked (a statement in progress has one), so a waiter whose
     transaction lasted from one try to the next would be waited for while it waits
     itself: a deadlock that only ``lock_timeout`` would break, failing the index.
+    Gives up after ``bound`` seconds (:class:`LockWaitTimeout`).
     """
 
     def got() -> bool:
@@ -53,16 +58,20 @@ def begin_locked(conn: psycopg.Connection[Any], on_event: EventSink) -> float:
         conn.execute("ROLLBACK")
         return False
 
-    return _poll(conn, on_event, got)
+    return _poll(conn, on_event, got, bound)
 
 
 @contextlib.contextmanager
 def locked(
-    conn: psycopg.Connection[Any], on_event: EventSink = ignore, *, rollback: bool = False
+    conn: psycopg.Connection[Any],
+    on_event: EventSink = ignore,
+    *,
+    rollback: bool = False,
+    bound: float = DEFAULT_WAIT_FOR_LOCK,
 ) -> Iterator[float]:
     """A transaction holding the migration lock (see :func:`begin_locked`); yields the
     seconds waited. Committed at the end (rolled back with ``rollback``, or on error)."""
-    waited = begin_locked(conn, on_event)
+    waited = begin_locked(conn, on_event, bound)
     try:
         yield waited
     except BaseException:
@@ -71,27 +80,36 @@ def locked(
     conn.execute("ROLLBACK" if rollback else "COMMIT")
 
 
-def lock_session(conn: psycopg.Connection[Any], on_event: EventSink) -> float:
+def lock_session(
+    conn: psycopg.Connection[Any], on_event: EventSink, bound: float = DEFAULT_WAIT_FOR_LOCK
+) -> float:
     """Take the session-level migration lock (autocommit: each try ends at once)."""
-    return _poll(conn, on_event, lambda: _got(conn, _TRY_SESSION))
+    return _poll(conn, on_event, lambda: _got(conn, _TRY_SESSION), bound)
 
 
-def _poll(conn: psycopg.Connection[Any], on_event: EventSink, got: Callable[[], bool]) -> float:
-    """Try ``got`` until it takes the lock (every :data:`LOCK_POLL` seconds at most).
+def _poll(
+    conn: psycopg.Connection[Any], on_event: EventSink, got: Callable[[], bool], bound: float
+) -> float:
+    """Try ``got`` until it takes the lock (every :data:`LOCK_POLL` seconds at most), for
+    ``bound`` seconds at most; then :class:`LockWaitTimeout` names the holder.
 
     Polling, not blocking in ``pg_advisory_lock()``: a statement blocked there holds a
     snapshot for as long as it waits, which ``CREATE INDEX CONCURRENTLY`` in the run
-    holding the lock would wait for (see :func:`begin_locked`).
+    holding the lock would wait for (see :func:`begin_locked`). Who holds the lock is
+    read between tries, when this session is in no transaction.
     """
     if got():
         return 0.0
-    holder = conn.execute(LOCK_HOLDERS + sql.SQL(" LIMIT 1")).fetchone()
-    who = f"backend pid {holder[0]}" if holder else "another session"
-    on_event(Event("waiting", detail=f"another migration run ({who}) holds the lock; waiting"))
+    holders = blockers.advisory_holders(conn, ADVISORY_LOCK_KEY)
+    on_event(Event("waiting", detail=advisory_wait_line(holders, bound)))
     started = time.monotonic()
     delay = 0.01
     while True:
-        time.sleep(delay)
+        left = bound - (time.monotonic() - started)
+        if left <= 0:
+            holders = blockers.advisory_holders(conn, ADVISORY_LOCK_KEY) or holders
+            raise LockWaitTimeout(advisory_gave_up(holders, bound))
+        time.sleep(min(delay, left))
         if got():
             return time.monotonic() - started
         delay = min(delay * 2, LOCK_POLL)

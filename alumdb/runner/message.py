@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from alumdb import retry
 from alumdb.catalog import Migration
 from alumdb.runner.locking import ADVISORY_LOCK_KEY
 from alumdb.tracking import Tracking
@@ -34,7 +35,10 @@ STRAY_SQLSTATE = "AL001"
 LOCK_BUSY_SQLSTATE = "AL002"
 APPLIED_SQLSTATE = "AL003"
 CONNECTION_CHECK_MS = 1000
-OPENING_STATEMENTS = 5  # see opening()
+OPENING_STATEMENTS = 6  # see opening()
+# What the runner's connections are called in pg_stat_activity; while a file runs, its
+# transaction adds the file's name (see file_application_name()).
+APPLICATION_NAME = "alumdb migrate"
 
 
 # Each file starts from the session a fresh psql would give it: whatever a file did
@@ -87,7 +91,7 @@ class Framing:
 
     @property
     def lock_timeout_ms(self) -> int:
-        return max(1, round(self.lock_timeout * 1000))
+        return retry.milliseconds(self.lock_timeout)
 
 
 def batch(pending: list[Migration], start: int, alone: frozenset[str]) -> list[Migration]:
@@ -258,8 +262,17 @@ def _literal(value: str) -> str:
     return sql.Literal(value).as_string(None)
 
 
+def file_application_name(migration: Migration) -> str:
+    """``alumdb migrate NNN_name.sql``: the session's name while the file runs (the
+    server keeps 63 bytes of it)."""
+    return f"{APPLICATION_NAME} {migration.filename}"
+
+
 def opening(migration: Migration, framing: Framing, *, last: bool) -> str:
     """What runs in the file's transaction before the file, in the same message.
+
+    ``application_name``: ``pg_stat_activity`` shows which file runs (SET LOCAL: the
+    COMMIT or ROLLBACK gives the session its own name back).
 
     ``client_connection_check_interval``: if this process dies mid-file, the server
     sees the closed socket within a second, rolls the file back and frees the lock,
@@ -272,8 +285,9 @@ def opening(migration: Migration, framing: Framing, *, last: bool) -> str:
         declare = f"p_version text := {version}; {_fill(_OPENING_DECLARE, framing.tracking)}"
         body = _fill(_OPENING_BODY, framing.tracking)
         check = f"DO $alumdb$ DECLARE {declare} BEGIN {body} END $alumdb$;"
+    name = _literal(file_application_name(migration))
     return (  # OPENING_STATEMENTS statements
-        f"SET LOCAL client_min_messages = notice; {check}"
+        f"SET LOCAL application_name = {name}; SET LOCAL client_min_messages = notice; {check}"
         f" SET LOCAL lock_timeout = {framing.lock_timeout_ms};"
         f" SET LOCAL synchronous_commit = {'on' if last else 'off'};"
         f" SET LOCAL client_connection_check_interval = {CONNECTION_CHECK_MS}; "

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alumdb import retry
 from alumdb import status as status_mod
 from alumdb.catalog import Catalog, Migration, format_version
 from alumdb.errors import CatalogError, DriftError, UsageError
 from alumdb.runner import preflight
+from alumdb.runner.lock_retry import DEFAULT_WAIT_FOR_LOCK
 
-DEFAULT_LOCK_TIMEOUT = 5.0
-DEFAULT_LOCK_RETRIES = 5
+DEFAULT_LOCK_TIMEOUT = retry.DEFAULT_LOCK_TIMEOUT
+DEFAULT_LOCK_BUDGET = retry.DEFAULT_LOCK_BUDGET
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,9 @@ class Options:
     target: str | None = None
     dry_run: bool = False
     allow_out_of_order: bool = False
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
-    lock_retries: int = DEFAULT_LOCK_RETRIES
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT  # seconds a statement waits for a lock
+    lock_budget: float = DEFAULT_LOCK_BUDGET  # seconds a file may spend retrying for locks
+    wait_for_lock: float = DEFAULT_WAIT_FOR_LOCK  # seconds to wait for another run's lock
 
 
 @dataclass(frozen=True)

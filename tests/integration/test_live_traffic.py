@@ -75,8 +75,10 @@ class Run:
         return found[:count]
 
     def finish(self) -> subprocess.CompletedProcess[str]:
-        _, err = self.proc.communicate(timeout=GUARD)
-        self.reader.join(timeout=GUARD)
+        self.reader.join(timeout=GUARD)  # stdout ends when the process does
+        assert self.proc.stderr is not None
+        err = self.proc.stderr.read()  # one line at most: it cannot fill the pipe
+        self.proc.wait(timeout=GUARD)
         while not self.lines.empty():
             self.stdout.append(self.lines.get())
         return subprocess.CompletedProcess(

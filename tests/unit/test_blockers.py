@@ -88,3 +88,14 @@ def test_lock_mode_of_the_common_statements() -> None:
     )
     assert blockers.lock_mode("ALTER TABLE t ADD COLUMN c int") == "AccessExclusiveLock"
     assert blockers.lock_mode("not sql at all") == "AccessExclusiveLock"
+
+
+def test_only_the_concurrently_forms_let_traffic_pass_while_they_wait() -> None:
+    for sql in (
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a)",
+        "DROP INDEX CONCURRENTLY IF EXISTS i",
+        "REINDEX INDEX CONCURRENTLY i",
+    ):
+        assert not blockers.queues_traffic(sql), sql
+    for sql in ("CREATE INDEX i ON t (a)", "ALTER TABLE t ADD COLUMN c int", "DROP INDEX i"):
+        assert blockers.queues_traffic(sql), sql

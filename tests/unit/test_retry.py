@@ -64,5 +64,5 @@ def test_zero_budget_gives_no_retry_and_milliseconds_are_never_zero() -> None:
     clock = FakeClock()
     budget = retry.Budget(retry.Policy(budget=0), clock=clock, rand=itertools.repeat(0.5).__next__)
     assert budget.next_delay() is None
-    assert retry.Policy(lock_timeout=0.0001).lock_timeout_ms == 1
-    assert retry.Policy(lock_timeout=0.2).lock_timeout_ms == 200
+    assert retry.milliseconds(0.0001) == 1
+    assert retry.milliseconds(0.2) == 200
