@@ -113,15 +113,15 @@ class LockRetry:
             "applied, the file is not recorded; it must be safe to run again"
         )
         end = (
-            f"to end that session: {blockers.end_session_sql(found[:1])}"
+            f"to end that session run `{blockers.end_session_sql(found[:1])}`, then"
             if found
-            else "no session holds a conflicting lock any more"
+            else "then"
         )
         return (
             f"{migration.filename}{where}: gave up after {budget.attempts} attempts in "
             f"{budget.elapsed:.1f}s (--lock-budget {self.policy.budget:g}): each waited "
             f"{self.policy.lock_timeout:g}s for a lock on {waited_for}; {_holders(found)} "
-            f"({kept}); {end}, then run migrate again, or raise --lock-budget"
+            f"({kept}); {end} run migrate again, or raise --lock-budget"
         )
 
 
@@ -148,7 +148,9 @@ def advisory_wait_line(holders: list[blockers.Blocker], bound: float) -> str:
 def advisory_gave_up(holders: list[blockers.Blocker], bound: float) -> str:
     """The error of a run that waited ``bound`` seconds for the migration lock."""
     end = (
-        f"; if it is stuck, end it with {blockers.end_session_sql(holders[:1])}" if holders else ""
+        f"; if it is stuck, end it with `{blockers.end_session_sql(holders[:1])}`"
+        if holders
+        else ""
     )
     return (
         f"gave up waiting for the migration lock after {bound:g}s (--wait-for-lock): "
