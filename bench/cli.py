@@ -87,6 +87,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="live-traffic runs per contender (default 3, 1 with --quick; 0 skips them)",
     )
     parser.add_argument(
+        "--live-lock-timeouts",
+        help="live traffic: also run invoke migrate with these --lock-timeout values, "
+        "comma-separated (default "
+        f"{','.join(f'{x:g}' for x in live.FULL_LOCK_TIMEOUTS)}; none with --quick)",
+    )
+    parser.add_argument(
         "--live-only",
         action="store_true",
         help="run only the live-traffic scenario and record it in the existing "
@@ -99,6 +105,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.live_repeats = 1 if args.quick else 3
     if args.live_hold <= live.MIGRATE_AFTER:
         parser.error(f"--live-hold: more than {live.MIGRATE_AFTER:g} s")
+    timeouts: tuple[float, ...] = () if args.quick else live.FULL_LOCK_TIMEOUTS
+    if args.live_lock_timeouts is not None:
+        try:
+            timeouts = tuple(float(x) for x in args.live_lock_timeouts.split(",") if x.strip())
+        except ValueError:
+            parser.error(f"--live-lock-timeouts {args.live_lock_timeouts!r}: give seconds")
+        if any(x <= 0 for x in timeouts):
+            parser.error("--live-lock-timeouts: each value is more than 0")
+    args.live_contenders = live.CONTENDERS + tuple(live.lock_timeout_contender(x) for x in timeouts)
     if args.live_only and args.live_repeats < 1:
         parser.error("--live-only needs --live-repeats of at least 1")
     if args.repeats is None:
@@ -292,7 +307,14 @@ def run_live(server: BenchServer, base: Path, args: argparse.Namespace) -> dict[
         f"live traffic: {live.THREADS} threads on contacts, a blocker holding it "
         f"{args.live_hold:g} s, {args.live_repeats} run(s) per contender"
     )
-    return live.measure(server, base, hold=args.live_hold, repeats=args.live_repeats, say=say)
+    return live.measure(
+        server,
+        base,
+        hold=args.live_hold,
+        repeats=args.live_repeats,
+        contenders=args.live_contenders,
+        say=say,
+    )
 
 
 def live_only(args: argparse.Namespace) -> int:
@@ -324,7 +346,12 @@ def live_only(args: argparse.Namespace) -> int:
         "loadavg_start": load_start,
         "loadavg_end": loadavg(),
         "versions": info,
-        "options": {"hold": args.live_hold, "repeats": args.live_repeats, "live_only": True},
+        "options": {
+            "hold": args.live_hold,
+            "repeats": args.live_repeats,
+            "contenders": list(args.live_contenders),
+            "live_only": True,
+        },
     }
     checks = report.live_targets(found)
     document["live_traffic"] = found

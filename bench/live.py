@@ -62,6 +62,17 @@ LABELS = {
 NAME = "add_contact_nickname"
 DDL = "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS nickname TEXT;"
 BLOCKER_NAME = "bench report"
+# invoke migrate with another --lock-timeout: what the default trades off (full runs).
+LOCK_TIMEOUT_PREFIX = "invoke --lock-timeout "
+FULL_LOCK_TIMEOUTS = (0.05, 0.5)
+
+
+def lock_timeout_contender(seconds: float) -> str:
+    return f"{LOCK_TIMEOUT_PREFIX}{seconds:g}"
+
+
+def label(key: str) -> str:
+    return LABELS.get(key, key)
 
 
 @dataclass
@@ -273,11 +284,12 @@ def _wait_for_ask(server: BenchServer, dbname: str, proc: subprocess.Popen[str])
 
 def command(key: str, server: BenchServer, where: Layout, dbname: str) -> list[str]:
     """The contender's command line (its environment comes from :func:`environ`)."""
-    if key == "invoke":
+    if key.startswith("invoke"):
+        extra = ["--lock-timeout", key.removeprefix(LOCK_TIMEOUT_PREFIX)] if key != "invoke" else []
         return [
             sys.executable, "-m", "invoke", "migrate",
             "--database-url", server.url(dbname, password=False),
-            "--migrations", str(where.migrations),
+            "--migrations", str(where.migrations), *extra,
         ]  # fmt: skip
     if key == "spec":
         from alumdb import environment
@@ -293,7 +305,7 @@ def command(key: str, server: BenchServer, where: Layout, dbname: str) -> list[s
 
 
 def environ(key: str, server: BenchServer, dbname: str) -> dict[str, str]:
-    if key == "invoke":
+    if key.startswith("invoke"):
         return server.child_env(PGPASSWORD=server.password)
     if key == "dbmate":
         url = server.url(dbname, scheme="postgres") + "?sslmode=disable"
@@ -321,7 +333,7 @@ def run_one(server: BenchServer, key: str, where: Layout, hold: float, dbname: s
         migration_start = time.perf_counter()
         proc = subprocess.Popen(
             command(key, server, where, dbname),
-            cwd=where.root if key != "invoke" else ROOT,
+            cwd=ROOT if key.startswith("invoke") else where.root,
             env=environ(key, server, dbname),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -383,7 +395,8 @@ def measure(
     for rep in range(repeats):
         order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
         for key in order:
-            done = run_one(server, key, where, hold, f"bench_live_{key}_{rep}")
+            dbname = f"bench_live_{key.replace(' ', '_').replace('-', '').replace('.', '_')}_{rep}"
+            done = run_one(server, key, where, hold, dbname)
             runs.append(done)
             say(
                 f"  live {rep + 1}/{repeats} {key:<7} {done.outcome[:60]}:"
@@ -408,7 +421,7 @@ def summarise(
         p99s = [r.p99 for r in mine if r.p99 is not None]
         landed = [r.landed_after_blocker for r in mine if r.landed_after_blocker is not None]
         summary[key] = {
-            "label": LABELS[key],
+            "label": label(key),
             "max_stall": round(max(stalls), 4) if stalls else None,
             "p99": round(max(p99s), 4) if p99s else None,
             "landed_after_blocker": round(max(landed), 4) if landed else None,
