@@ -85,6 +85,7 @@ class Run:
     max_stall: float | None = None  # seconds: the slowest application query in the window
     p99: float | None = None
     baseline_p99: float | None = None  # before the blocker began
+    baseline_max: float | None = None
     queries: int = 0  # application queries that overlapped the migration
     landed_after_blocker: float | None = None  # seconds from the blocker's COMMIT
     migration_seconds: float | None = None  # the contender's wall-clock time
@@ -103,6 +104,7 @@ class Run:
             "max_stall": r(self.max_stall),
             "p99": r(self.p99),
             "baseline_p99": r(self.baseline_p99),
+            "baseline_max": r(self.baseline_max),
             "queries": self.queries,
             "landed_after_blocker": r(self.landed_after_blocker),
             "migration_seconds": r(self.migration_seconds),
@@ -259,23 +261,26 @@ def _watch_column(
             time.sleep(0.005)
 
 
-# When a session other than the bench's own first asked for a lock on contacts that it
-# has not been granted (pg_locks.waitstart, PostgreSQL 14+), if one waits now.
+# Whether a session other than the bench's own waits for a lock on contacts because of
+# the blocker (%s: its pid), now. Not any wait: the spec loop's earlier files wait
+# briefly behind the application's writes (CREATE INDEX IF NOT EXISTS takes SHARE).
 _FIRST_ASK = """
 SELECT EXISTS (
   SELECT FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
    WHERE l.locktype = 'relation' AND l.relation = 'contacts'::regclass AND NOT l.granted
-     AND a.application_name NOT LIKE 'bench %%')
+     AND a.application_name NOT LIKE 'bench %%' AND %s = ANY (pg_blocking_pids(l.pid)))
 """
 
 
-def _wait_for_ask(server: BenchServer, dbname: str, proc: subprocess.Popen[str]) -> bool:
-    """Poll (every 5 ms) until the contender waits for a lock on contacts; False when it
-    ended (or :data:`DEADLINE` passed) without asking."""
+def _wait_for_ask(
+    server: BenchServer, dbname: str, proc: subprocess.Popen[str], blocker: int
+) -> bool:
+    """Poll (every 5 ms) until the contender waits for its lock on contacts behind the
+    blocker; False when it ended (or :data:`DEADLINE` passed) without asking."""
     deadline = time.perf_counter() + DEADLINE
     with psycopg.connect(**server.params(dbname), autocommit=True) as conn:
         while proc.poll() is None and time.perf_counter() < deadline:
-            row = conn.execute(_FIRST_ASK).fetchone()
+            row = conn.execute(_FIRST_ASK, (blocker,)).fetchone()
             if row and row[0]:
                 return True
             time.sleep(0.005)
@@ -340,7 +345,7 @@ def run_one(server: BenchServer, key: str, where: Layout, hold: float, dbname: s
             stderr=subprocess.STDOUT,
             text=True,
         )
-        if _wait_for_ask(server, dbname, proc):
+        if _wait_for_ask(server, dbname, proc, blocker.info.backend_pid):
             time.sleep(hold)
         blocker.commit()
         blocker_end = time.perf_counter()
@@ -365,7 +370,9 @@ def run_one(server: BenchServer, key: str, where: Layout, hold: float, dbname: s
     result.retries = sum(1 for line in output.splitlines() if "retrying" in line)
     result.max_stall = max(window) if window else None
     result.p99 = _p99(window)
-    result.baseline_p99 = _p99(traffic.before(blocked_at))
+    baseline = traffic.before(blocked_at)
+    result.baseline_p99 = _p99(baseline)
+    result.baseline_max = max(baseline) if baseline else None
     result.queries = len(window)
     result.migration_seconds = migration_end - migration_start
     result.blocker_seconds = blocker_end - blocked_at
@@ -420,11 +427,14 @@ def summarise(
         stalls = [r.max_stall for r in mine if r.max_stall is not None]
         p99s = [r.p99 for r in mine if r.p99 is not None]
         landed = [r.landed_after_blocker for r in mine if r.landed_after_blocker is not None]
+        quiet = [r.baseline_max for r in mine if r.baseline_max is not None]
         summary[key] = {
             "label": label(key),
             "max_stall": round(max(stalls), 4) if stalls else None,
             "p99": round(max(p99s), 4) if p99s else None,
             "landed_after_blocker": round(max(landed), 4) if landed else None,
+            # The application's worst latency before the blocker: the machine's noise.
+            "baseline_max": round(max(quiet), 4) if quiet else None,
             "outcomes": sorted({r.outcome for r in mine}),
             "all_applied": all(r.outcome == "applied" for r in mine),
         }
@@ -452,12 +462,13 @@ def table(live: dict[str, Any]) -> str:
         f"{scenario['blocker_after_ask_seconds']:g} s after the migration "
         f"({scenario['ddl']}) first asks for it",
         f"{'contender':<28} {'max stall s':>11} {'p99 s':>8} {'landed after blocker s':>23}"
-        "  outcome",
+        f" {'max before blocker s':>21}  outcome",
     ]
     for data in live["summary"].values():
         outcomes = "; ".join(data["outcomes"])
         lines.append(
             f"{data['label']:<28} {_s(data['max_stall']):>11} {_s(data['p99']):>8}"
-            f" {_s(data['landed_after_blocker']):>23}  {outcomes}"
+            f" {_s(data['landed_after_blocker']):>23} {_s(data.get('baseline_max')):>21}"
+            f"  {outcomes}"
         )
     return "\n".join(lines)
