@@ -317,6 +317,21 @@ def run_live(server: BenchServer, base: Path, args: argparse.Namespace) -> dict[
     )
 
 
+def _live_alone(
+    server: BenchServer, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The live-traffic scenario on a server of its own (removed at the end, always);
+    its results and the versions."""
+    with tempfile.TemporaryDirectory(prefix="alumdb-bench-") as tmp:
+        say(f"starting PostgreSQL (compose project {server.tag}, port {server.port})")
+        try:
+            server.start(lock_table=False)
+            return run_live(server, Path(tmp), args), versions(server)
+        finally:
+            say(f"removing compose project {server.tag} (containers, network, volume)")
+            server.down()
+
+
 def live_only(args: argparse.Namespace) -> int:
     """The live-traffic scenario alone, merged into the last full (or quick) results."""
     stem = "quick" if args.quick else "latest"
@@ -327,18 +342,11 @@ def live_only(args: argparse.Namespace) -> int:
     document = json.loads(json_path.read_text(encoding="utf-8"))
     load_start = loadavg()
     server = BenchServer.create()
-    with tempfile.TemporaryDirectory(prefix="alumdb-bench-") as tmp:
-        try:
-            say(f"starting PostgreSQL (compose project {server.tag}, port {server.port})")
-            server.start(lock_table=False)
-            info = versions(server)
-            found = run_live(server, Path(tmp), args)
-        except BenchError as exc:
-            say(f"error: {exc}")
-            return 1
-        finally:
-            say(f"removing compose project {server.tag} (containers, network, volume)")
-            server.down()
+    try:
+        found, info = _live_alone(server, args)
+    except BenchError as exc:
+        say(f"error: {exc}")
+        return 1
     found["run"] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git_commit": _git("rev-parse", "HEAD"),

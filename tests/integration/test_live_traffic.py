@@ -142,37 +142,37 @@ def test_retries_name_the_blocker_and_land_once_it_ends(
     assert state(contacts_db) == (True, True, ["001", "002", "003"])
 
 
+def spend_budget(url: str, blocker: psycopg.Connection[Any], folder: Path, content: str) -> str:
+    """Run 003 (``content``) with a budget shorter than the blocker: exit 7, one line
+    that names the blocker and the SQL to end it. Returns that line."""
+    write_folder(folder, {"002_contacts.sql": CONTACTS, "003_nickname.sql": content})
+    result = Run(url, folder, "--lock-timeout", "0.05", "--lock-budget", "0.5").finish()
+    assert result.returncode == 7, result
+    assert "Traceback" not in result.stderr + result.stdout
+    error = result.stderr.strip()
+    assert len(error.splitlines()) == 1, error
+    pid = blocker.info.backend_pid
+    assert "003_nickname.sql:" in error and "contacts" in error  # the statement, the relation
+    assert f"pid {pid} " in error and "'crm report'" in error
+    assert f"SELECT pg_terminate_backend({pid});" in error
+    return error
+
+
 def test_budget_shorter_than_the_blocker_exits_7_with_nothing_applied(
     contacts_db: str, blocker: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    folder = write_folder(
-        tmp_path / "m", {"002_contacts.sql": CONTACTS, "003_nickname.sql": NICKNAME}
-    )
-    result = Run(contacts_db, folder, "--lock-timeout", "0.05", "--lock-budget", "0.5").finish()
-    assert result.returncode == 7, result
-    pid = blocker.info.backend_pid
-    error = result.stderr.strip()
-    assert len(error.splitlines()) == 1, error
-    assert "003_nickname.sql" in error and "contacts" in error
-    assert f"pid {pid} " in error and "'crm report'" in error
-    assert f"SELECT pg_terminate_backend({pid});" in error
+    error = spend_budget(contacts_db, blocker, tmp_path / "m", NICKNAME)
     assert "nothing of this file was applied" in error
-    assert "Traceback" not in result.stderr + result.stdout
     assert state(contacts_db) == (False, False, ["001", "002"])
 
 
 def test_no_transaction_budget_spent_keeps_earlier_statements_and_names_the_blocker(
     contacts_db: str, blocker: psycopg.Connection[Any], tmp_path: Path
 ) -> None:
-    folder = write_folder(
-        tmp_path / "m", {"002_contacts.sql": CONTACTS, "003_nickname.sql": NO_TRANSACTION}
-    )
-    result = Run(contacts_db, folder, "--lock-timeout", "0.05", "--lock-budget", "0.5").finish()
-    assert result.returncode == 7, result
-    pid = blocker.info.backend_pid
-    assert f"pid {pid} " in result.stderr and "'crm report'" in result.stderr
-    assert f"SELECT pg_terminate_backend({pid});" in result.stderr
-    assert "003_nickname.sql:" in result.stderr  # the statement's line
+    error = spend_budget(contacts_db, blocker, tmp_path / "m", NO_TRANSACTION)
+    assert "statements before this one stay applied" in error
+    # Statement by statement: the one before stays, the blocked one and the record do not.
+    assert state(contacts_db) == (False, True, ["001", "002"])
     # Statement by statement: the one before stays, the blocked one and the record do not.
     assert state(contacts_db) == (False, True, ["001", "002"])
 
