@@ -142,7 +142,10 @@ def _holders(found: list[blockers.Blocker]) -> str:
 
 def advisory_wait_line(holders: list[blockers.Blocker], bound: float) -> str:
     """The ``waiting`` line of a run that meets another run's migration lock."""
-    return f"another migration run holds the lock: {_advisory(holders)}; waiting up to {bound:g}s"
+    return (
+        f"for the migration lock, which another migration run holds: {_advisory(holders)};"
+        f" giving up after {bound:g}s (--wait-for-lock)"
+    )
 
 
 def advisory_gave_up(holders: list[blockers.Blocker], bound: float) -> str:

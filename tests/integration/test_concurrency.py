@@ -94,8 +94,10 @@ def test_eight_runs_apply_each_file_exactly_once(
     assert sum(applied_count(r) for r in results) == len(list(folder.glob("*.sql"))), outputs
     waited = [r for r in results if "waiting" in r.stdout]
     for result in waited:  # a run that met another run's lock says whose, and that it waits
-        assert "another migration run holds the lock: pid " in result.stdout
-        assert "'alumdb migrate" in result.stdout and "waiting up to " in result.stdout
+        assert "waiting for the migration lock, which another migration run holds: pid " in (
+            result.stdout
+        )
+        assert "'alumdb migrate" in result.stdout and "giving up after " in result.stdout
     if slow_seconds:
         # The slow file holds the lock for seconds, so the runs truly overlap: the ones
         # not applying it meet the lock, say so, and report the wait in their summary.
