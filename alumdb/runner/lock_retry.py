@@ -76,6 +76,9 @@ class LockRetry:
             budget = self.budgets[migration.version] = retry.Budget(
                 self.policy, clock=self.clock, rand=self.rand
             )
+        if final:  # the statement itself waited the whole budget
+            budget.started = min(budget.started, self.clock() - self.policy.budget)
+            budget.attempts += 1
         delay = None if final else budget.next_delay()
         waited_for = _relation(found, relations)
         if delay is None:

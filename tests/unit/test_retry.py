@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
-from alumdb import retry
+from alumdb import blockers, retry
+from alumdb.catalog import Migration
+from alumdb.errors import MigrationFailed
+from alumdb.runner.lock_retry import LockRetry
 
 
 class FakeClock:
@@ -66,3 +70,38 @@ def test_zero_budget_gives_no_retry_and_milliseconds_are_never_zero() -> None:
     assert budget.next_delay() is None
     assert retry.milliseconds(0.0001) == 1
     assert retry.milliseconds(0.2) == 200
+
+
+def _migration(sql: str) -> Migration:
+    return Migration(12, "index", Path("012_index.sql"), sql, "0" * 64, transactional=False)
+
+
+def test_lock_retry_pauses_within_the_budget_then_gives_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(blockers, "holding", lambda conn, relations, mode: [])
+    clock = FakeClock()
+    retrying = LockRetry(retry.Policy(lock_timeout=0.2, budget=1), clock=clock, rand=lambda: 1.0)
+    migration = _migration("ALTER TABLE contacts ADD COLUMN c int;")
+    step = retrying.after_timeout(None, migration, migration.sql)  # type: ignore[arg-type]
+    assert step.delay == pytest.approx(0.05)
+    assert "lock on contacts not granted within 0.2s (attempt 1)" in step.detail
+    clock.now += 2
+    with pytest.raises(MigrationFailed) as caught:
+        retrying.after_timeout(None, migration, migration.sql, where=":3:1")  # type: ignore[arg-type]
+    assert "012_index.sql:3:1: gave up after 2 attempts in 2.0s (--lock-budget 1)" in str(
+        caught.value
+    )
+
+
+def test_a_statement_that_waited_the_whole_budget_gives_up_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(blockers, "holding", lambda conn, relations, mode: [])
+    retrying = LockRetry(retry.Policy(budget=30), clock=FakeClock())
+    migration = _migration("CREATE INDEX CONCURRENTLY i ON contacts (a);")
+    with pytest.raises(MigrationFailed) as caught:
+        retrying.after_timeout(None, migration, migration.sql, transactional=False, final=True)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "gave up after 1 attempts in 30.0s" in message
+    assert "statements before this one stay applied" in message
