@@ -40,6 +40,24 @@ class Plan:
         return sum(1 for e in self.entries if e.state == "applied")
 
 
+MIN_LOCK_TIMEOUT = 0.001  # PostgreSQL's unit is the millisecond; 0 would mean no limit
+
+
+def check_options(options: Options) -> None:
+    """:class:`UsageError` for option values that cannot mean what they say."""
+    if not options.lock_timeout >= MIN_LOCK_TIMEOUT:  # also NaN
+        raise UsageError(
+            f"--lock-timeout {options.lock_timeout:g}: must be at least {MIN_LOCK_TIMEOUT:g}s "
+            "(PostgreSQL's lock_timeout 0 would let a statement wait for ever); "
+            f"the default is {DEFAULT_LOCK_TIMEOUT:g}"
+        )
+    if options.lock_retries < 0:
+        raise UsageError(
+            f"--lock-retries {options.lock_retries}: must be 0 or more "
+            f"(the default is {DEFAULT_LOCK_RETRIES})"
+        )
+
+
 def target_number(catalog: Catalog, target: str | None) -> int | None:
     """The number ``--target`` names; :class:`UsageError` unless a file has that version."""
     if target is None:
