@@ -337,3 +337,24 @@ def test_accept_checksum_only_for_edits_the_database_cannot_see(
     with psycopg.connect(fresh_db, autocommit=True) as conn, pytest.raises(UsageError) as refused:
         runner.accept_checksum(conn, catalog.load(folder), "002", "just a comment")
     assert str(refused.value).startswith("002_a.sql:7:1: statement 2 differs"), refused.value
+
+
+@pytest.mark.parametrize("variant", ["unresolvable-host", "ssl-required"], ids=["dns", "ssl"])
+def test_failures_waiting_cannot_fix_are_not_retried(
+    run_invoke: Invoke, fresh_db: str, tmp_path: Path, variant: str
+) -> None:
+    """A host name that does not resolve, or SSL required by a server without it, fails
+    at once (exit 5), not after the whole --wait (the subprocess timeout is a hang
+    guard well below it). Before: both were retried for the whole --wait."""
+    folder = write_folder(tmp_path / "migrations", {})
+    url = (
+        "postgresql://u@no-such-host.invalid:5432/db"
+        if variant == "unresolvable-host"
+        else psycopg.conninfo.make_conninfo(fresh_db, sslmode="require")
+    )
+    result = run_invoke(
+        "migrate", "--database-url", url, "--migrations", str(folder), "--wait", "120",
+        timeout=40,
+    )  # fmt: skip
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "after waiting" not in result.stderr
