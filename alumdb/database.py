@@ -36,7 +36,8 @@ FINAL_CONNECT_ERRORS = (
     "authentication failed",
     "does not exist",
     "no pg_hba.conf entry",
-    "could not translate host name",  # DNS: the name does not resolve
+    "could not translate host name",  # DNS: the name does not resolve (libpq)
+    "failed to resolve host",  # the same, when psycopg resolves it
     "SSL",  # an SSL refusal or a certificate problem: waiting changes nothing
     "server does not support",
 )

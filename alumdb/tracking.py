@@ -258,11 +258,6 @@ def locate(conn: psycopg.Connection[Any]) -> Tracking:
     return Tracking(str(current[0]) if current and current[0] else "public")
 
 
-def tracking_columns(conn: psycopg.Connection[Any]) -> set[str]:
-    """The columns of the tracking table this session finds (empty: none)."""
-    return locate(conn).columns(conn)
-
-
 def read_applied(
     conn: psycopg.Connection[Any], columns: set[str] | None = None
 ) -> list[AppliedRow]:
