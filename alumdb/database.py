@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -32,12 +33,29 @@ CONNECT_TIMEOUT = 3
 # migrate task's connection is "alumdb migrate": alumdb.runner.APPLICATION_NAME).
 APPLICATION_NAME = "alumdb"
 # Errors after which trying again cannot help: say so at once instead of waiting.
+# (libpq gives no SQLSTATE for a refused connection, only its message; libpq's own
+# messages are in English in this process, which never calls setlocale.)
 FINAL_CONNECT_ERRORS = (
     "password authentication failed",
     "authentication failed",
     "does not exist",
     "no pg_hba.conf entry",
+    "could not translate host name",  # DNS: the name does not resolve (libpq)
+    "failed to resolve host",  # the same, when psycopg resolves it
+    "SSL",  # an SSL refusal or a certificate problem: waiting changes nothing
+    "server does not support",
 )
+# Every connection: a bounded connect, and TCP keepalives and a user timeout, so a
+# server that stops answering mid-file fails the run within about half a minute
+# instead of leaving it waiting for ever.
+CONNECTION_SETTINGS = {
+    "connect_timeout": CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms
+}
 
 Conninfo = dict[str, Any]
 
@@ -56,7 +74,7 @@ def parse_url(url: str, what: str = "--database-url") -> Conninfo:
     try:
         params = pg_conninfo.conninfo_to_dict(text)
     except psycopg.ProgrammingError as exc:
-        reason = str(exc).splitlines()[0].removeprefix("invalid connection option ")
+        reason = _scrub(str(exc).splitlines()[0].removeprefix("invalid connection option "), text)
         raise UsageError(
             f"{what} does not parse ({reason}); use postgresql://user@host:5432/db"
         ) from None
@@ -66,6 +84,18 @@ def parse_url(url: str, what: str = "--database-url") -> Conninfo:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise UsageError(f"{what} does not parse (port {port!r} is not a number 1-65535)")
     return dict(params)
+
+
+def _scrub(reason: str, text: str) -> str:
+    """``reason`` (libpq's, which may quote the DSN) without the password ``text`` holds."""
+    secrets = []
+    userinfo = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@", text)
+    if userinfo and ":" in userinfo[1]:
+        secrets.append(userinfo[1].split(":", 1)[1])
+    secrets += re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", text)
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        reason = reason.replace(secret, "***")
+    return reason
 
 
 def redact(params: Conninfo) -> str:
@@ -89,10 +119,9 @@ def connect(
     """
     deadline = time.monotonic() + wait
     delay = 0.05
-    settings = {"connect_timeout": CONNECT_TIMEOUT, "application_name": application_name}
     while True:
         try:
-            conn = psycopg.connect(**{**settings, **params}, autocommit=True)
+            conn = _open(params, application_name)
         except psycopg.OperationalError as exc:
             reason = _first_line(exc)
             final = any(marker in reason for marker in FINAL_CONNECT_ERRORS)
@@ -104,8 +133,20 @@ def connect(
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
         else:
-            conn.prepare_threshold = None
             return conn
+
+
+def _open(
+    params: Conninfo, application_name: str, timeout: int | None = None
+) -> psycopg.Connection[Any]:
+    """The one place the engine opens a connection (autocommit, no prepared statements)."""
+    settings: dict[str, Any] = {**CONNECTION_SETTINGS, "application_name": application_name}
+    settings.update(params)
+    if timeout is not None:
+        settings["connect_timeout"] = timeout
+    conn = psycopg.connect(**settings, autocommit=True)
+    conn.prepare_threshold = None
+    return conn
 
 
 def _first_line(exc: BaseException) -> str:
@@ -129,7 +170,7 @@ def _connect_hint(reason: str) -> str:
 def probe(params: Conninfo) -> bool:
     """Whether a connection succeeds right now (used while a container starts)."""
     try:
-        with psycopg.connect(**{**params, "connect_timeout": 1}, autocommit=True) as conn:
+        with _open(params, "alumdb", timeout=1) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error:
         return False

@@ -92,3 +92,9 @@ class LintError(AlumdbError):
     """The linter could not run (for example, the ``squawk`` binary is missing)."""
 
     exit_code = 8
+
+
+class Interrupted(AlumdbError):
+    """Ctrl-C (SIGINT) stopped a run; the message says what was rolled back."""
+
+    exit_code = 130

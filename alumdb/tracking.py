@@ -203,14 +203,7 @@ class Tracking:
                     (m.checksum, m.version),
                 )
                 if cur.rowcount:
-                    self._audit(
-                        cur,
-                        m.version,
-                        event="adopted",
-                        old=None,
-                        new=m.checksum,
-                        reason=ADOPTED_REASON,
-                    )
+                    self._audit(cur, m, event="adopted", old=None, reason=ADOPTED_REASON)
                     adopted.append(m)
         return adopted
 
@@ -225,31 +218,24 @@ class Tracking:
                 ),
                 (migration.checksum, migration.name, migration.version),
             )
-            self._audit(
-                cur,
-                migration.version,
-                event="checksum_accepted",
-                old=old,
-                new=migration.checksum,
-                reason=reason,
-            )
+            self._audit(cur, migration, event="checksum_accepted", old=old, reason=reason)
 
     def _audit(
         self,
         cur: psycopg.Cursor[Any],
-        version: str,
+        migration: Migration,
         *,
         event: str,
         old: str | None,
-        new: str,
         reason: str,
     ) -> None:
+        """Log a change of ``migration``'s recorded checksum in the audit table."""
         cur.execute(
             sql.SQL(
                 "INSERT INTO {} (version, event, old_checksum, new_checksum, reason)"
                 " VALUES (%s, %s, %s, %s, %s)"
             ).format(self.audit),
-            (version, event, old, new, reason),
+            (migration.version, event, old, migration.checksum, reason),
         )
 
 
@@ -270,11 +256,6 @@ def locate(conn: psycopg.Connection[Any]) -> Tracking:
         return Tracking(str(row[0]))
     current = conn.execute("SELECT current_schema()").fetchone()
     return Tracking(str(current[0]) if current and current[0] else "public")
-
-
-def tracking_columns(conn: psycopg.Connection[Any]) -> set[str]:
-    """The columns of the tracking table this session finds (empty: none)."""
-    return locate(conn).columns(conn)
 
 
 def read_applied(

@@ -43,19 +43,25 @@ import psycopg
 from alumdb import retry
 from alumdb import status as status_mod
 from alumdb import tracking as tracking_mod
-from alumdb.catalog import Catalog, Migration
+from alumdb.catalog import Catalog
 from alumdb.errors import UsageError
-from alumdb.runner import message, no_transaction
+from alumdb.runner import accept, message, no_transaction
 from alumdb.runner.apply import Run
 from alumdb.runner.events import Event, EventKind, EventSink, Report, ignore
 from alumdb.runner.lock_retry import DEFAULT_WAIT_FOR_LOCK, LockRetry
-from alumdb.runner.locking import ADVISORY_LOCK_KEY, locked, may_create_temporary
+from alumdb.runner.locking import (
+    ADVISORY_LOCK_KEY,
+    end_transaction,
+    locked,
+    may_create_temporary,
+)
 from alumdb.runner.message import APPLICATION_NAME, BATCH_FILES
 from alumdb.runner.plan import (
     DEFAULT_LOCK_BUDGET,
     DEFAULT_LOCK_TIMEOUT,
     Options,
     Plan,
+    check_options,
     make_plan,
     require_migrations,
     target_number,
@@ -75,6 +81,7 @@ __all__ = [
     "Plan",
     "Report",
     "accept_checksum",
+    "check_options",
     "make_plan",
     "migrate",
     "read_status",
@@ -105,6 +112,7 @@ def migrate(
     _require_autocommit(conn)
     require_migrations(catalog)
     options = options or Options()
+    check_options(options)
     started = time.monotonic()
     tracking = tracking_mod.locate(conn)
     columns = tracking.columns(conn)
@@ -140,7 +148,11 @@ def migrate(
             on_event=on_event,
             final=plan.pending[-1],
         )
-        _apply_all(run, plan)
+        try:
+            _apply_all(run, plan)
+        except KeyboardInterrupt:  # between files: backing off, or waiting for the lock
+            end_transaction(conn)
+            raise run.interrupted() from None
     report.seconds = time.monotonic() - started
     return report
 
@@ -180,9 +192,7 @@ def _apply_all(run: Run, plan: Plan) -> None:
             continue
         run.on_event(Event("applying", migration))
         seconds = no_transaction.apply(run, migration)
-        if seconds is None:
-            run.skip(migration)
-        else:
+        if seconds is not None:
             run.report.applied.append((migration, seconds))
             run.on_event(Event("applied", migration, seconds))
         position += 1
@@ -191,26 +201,6 @@ def _apply_all(run: Run, plan: Plan) -> None:
 def accept_checksum(
     conn: psycopg.Connection[Any], catalog: Catalog, version: str, reason: str
 ) -> tuple[str | None, str]:
-    """Record the current checksum of an applied, changed file; logged with ``reason``.
-
-    Returns ``(old, new)``. Refuses an empty reason and a version that is not changed.
-    """
+    """See :func:`alumdb.runner.accept.accept_checksum`."""
     _require_autocommit(conn)
-    if not reason.strip():
-        raise UsageError("--reason is required: say why the changed file is acceptable")
-    migration: Migration | None = catalog.find(version)
-    if migration is None:
-        raise UsageError(f"VERSION {version!r}: no migration with that version on disk")
-    tracking = tracking_mod.locate(conn)
-    entries = {e.number: e for e in status_mod.compare(catalog, tracking.read(conn))}
-    entry = entries.get(migration.number)
-    if entry is None or entry.state != "changed" or entry.recorded_checksum == migration.checksum:
-        state = entry.state if entry else "unknown"
-        raise UsageError(
-            f"{migration.filename}: is {state}, not changed; there is no checksum to accept"
-        )
-    with locked(conn):
-        if not tracking.columns(conn) >= tracking_mod.NEEDED_COLUMNS:
-            tracking.upgrade(conn)
-        tracking.accept(conn, migration, entry.recorded_checksum, reason.strip())
-    return entry.recorded_checksum, migration.checksum
+    return accept.accept_checksum(conn, catalog, version, reason)

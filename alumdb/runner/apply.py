@@ -18,7 +18,7 @@ from psycopg import generators, pq
 from psycopg.pq.abc import PGresult
 
 from alumdb.catalog import Migration
-from alumdb.errors import MigrationFailed
+from alumdb.errors import DriftError, Interrupted, MigrationFailed
 from alumdb.runner import message as msg
 from alumdb.runner.events import Event, EventSink, Report
 from alumdb.runner.locate import failure, line_col, statement_start, statements
@@ -40,10 +40,44 @@ class Run:
     report: Report
     on_event: EventSink
     final: Migration  # the run's last file
+    current: Migration | None = None  # the file in progress, if any
 
-    def skip(self, migration: Migration) -> None:
+    def skip(self, migration: Migration, recorded: str | None) -> None:
+        """``migration`` was applied meanwhile by another run, whose record says
+        ``recorded`` (its checksum): the same file, or :class:`DriftError`."""
+        if recorded and recorded != migration.checksum:
+            raise DriftError(
+                f"{migration.filename}: applied meanwhile by another run, but from "
+                f"different content (recorded checksum {recorded[:12]}..., this file "
+                f"{migration.checksum[:12]}...): two different files share version "
+                f"{migration.version}; deploy one migrations/ folder everywhere and check "
+                "`invoke status`"
+            )
         self.report.skipped.append(migration)
         self.on_event(Event("skipped", migration, detail=SKIPPED))
+
+    def server_said(self, diag: psycopg.errors.Diagnostic) -> None:
+        """A file's own NOTICE or WARNING (RAISE, or the server's): an event."""
+        severity = diag.severity_nonlocalized or diag.severity or "NOTICE"
+        text = diag.message_primary or ""
+        if diag.context:
+            context = " / ".join(x.strip() for x in diag.context.splitlines() if x.strip())
+            text += f" (CONTEXT: {context})"
+        self.on_event(Event("server", self.current, detail=f"{severity}: {text}"))
+
+    def interrupted(self) -> Interrupted:
+        """The error for Ctrl-C (after the file's transaction was rolled back)."""
+        done = len(self.report.applied)
+        where = (
+            f"while applying {self.current.filename}: its transaction was rolled back, "
+            "nothing of it was applied"
+            if self.current is not None
+            else "between files: no file was in progress"
+        )
+        return Interrupted(
+            f"interrupted {where}; the {done} file(s) applied before it stay applied; "
+            "run migrate again to continue"
+        )
 
     def apply_batch(self, files: list[Migration]) -> int:
         """Apply ``files``, one transaction per file, several per message; return how many
@@ -58,10 +92,11 @@ class Run:
         while settled < len(files):
             todo = files[settled:]
             message = msg.build(todo, self.framing, self.final, opened=opened)
-            progress = _Progress(todo, self.on_event, self.report)
+            progress = _Progress(todo, self)
             error, completed = self._send(message, progress)
             if error is None:
                 progress.finish(time.monotonic())
+                self.current = None
                 return len(files)
             end_transaction(self.conn)
             index = progress.current
@@ -91,7 +126,10 @@ class Run:
             results = send(self.conn, message.text)
         except psycopg.Error as exc:
             return exc, 0
-        except BaseException:  # Ctrl-C: psycopg has cancelled the statement
+        except KeyboardInterrupt:  # psycopg has cancelled the statement
+            end_transaction(self.conn)
+            raise self.interrupted() from None
+        except BaseException:
             end_transaction(self.conn)
             raise
         finally:
@@ -124,7 +162,7 @@ class Run:
         for migration in todo:
             if migration.version not in applied:
                 break
-            self.skip(migration)
+            self.skip(migration, applied[migration.version])
             count += 1
         return count
 
@@ -138,7 +176,7 @@ class Run:
         ``None``: a lock timeout; retry the file after the backoff. Otherwise raises.
         """
         if error.sqlstate == msg.APPLIED_SQLSTATE:
-            self.skip(migration)
+            self.skip(migration, error.diag.message_detail)
             return 1
         if error.sqlstate == msg.LOCK_BUSY_SQLSTATE:
             # Wait for the lock holding no table lock, and without the file's lock_timeout.
@@ -149,6 +187,9 @@ class Run:
             except psycopg.Error as exc:
                 end_transaction(self.conn)
                 raise failure(self.conn, migration, exc) from None
+            except KeyboardInterrupt:
+                end_transaction(self.conn)
+                raise self.interrupted() from None
             except BaseException:
                 end_transaction(self.conn)
                 raise
@@ -205,16 +246,20 @@ def _culprit(message: msg.Message, error: psycopg.Error) -> int:
 class _Progress:
     """Turns the start notices of a message into live ``applied`` events."""
 
-    def __init__(self, files: list[Migration], on_event: EventSink, report: Report) -> None:
+    def __init__(self, files: list[Migration], run: Run) -> None:
         self.files = files
-        self.on_event = on_event
-        self.report = report
+        self.run = run
+        self.on_event = run.on_event
+        self.report = run.report
         self.started: list[float] = []  # monotonic time each file started
         self.reported = 0  # files reported applied
 
     def notice(self, diag: psycopg.errors.Diagnostic) -> None:
         message = diag.message_primary or ""
-        if not message.startswith(msg.START_NOTICE) or len(self.started) == len(self.files):
+        if not message.startswith(msg.START_NOTICE):
+            self.run.server_said(diag)
+            return
+        if len(self.started) == len(self.files):
             return
         if message[len(msg.START_NOTICE) :] != self.files[len(self.started)].version:
             return
@@ -222,7 +267,8 @@ class _Progress:
         if self.started:  # the file before this one has committed
             self.applied(len(self.started) - 1, now)
         self.started.append(now)
-        self.on_event(Event("applying", self.files[len(self.started) - 1]))
+        self.run.current = self.files[len(self.started) - 1]
+        self.on_event(Event("applying", self.run.current))
 
     def applied(self, index: int, now: float) -> None:
         migration = self.files[index]

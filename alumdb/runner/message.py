@@ -164,12 +164,12 @@ def statement_count(migration: Migration) -> int | None:
 # :data:`LOCK_BUSY_SQLSTATE` when another run holds it (so nothing after it runs and no
 # table lock is held while waiting: waiting with one would deadlock against the run
 # holding the lock); re-check, with a snapshot taken after the lock is held, that the
-# file is not applied (:data:`APPLIED_SQLSTATE`); note the start time and how many
-# tracking rows the transaction has written so far, for the closing. The tracking
-# table is found with ``to_regclass()`` and, while that says "no such table", in
-# ``pg_class``: the catalog cache behind ``to_regclass()`` can still miss the table
-# after another run created it while this one waited for the lock.
-_OPENING_DECLARE = "rel oid := to_regclass({regclass});"
+# file is not applied (:data:`APPLIED_SQLSTATE`, with the recorded checksum); note
+# the start time and how many tracking rows the transaction has written so far, for
+# the closing. The tracking table is found with ``to_regclass()`` and, while that
+# says "no such table", in ``pg_class``: the catalog cache behind ``to_regclass()``
+# can still miss the table after another run created it while this one waited.
+_OPENING_DECLARE = "rel oid := to_regclass({regclass}); recorded text;"
 _OPENING_BODY = """
 RAISE NOTICE '{notice}%', p_version;
 IF NOT pg_try_advisory_xact_lock({key}) THEN
@@ -179,8 +179,9 @@ IF rel IS NULL THEN
   {oid_query} INTO rel;
 END IF;
 IF rel IS NOT NULL THEN
-  IF EXISTS (SELECT FROM {table} WHERE version = p_version) THEN
-    RAISE SQLSTATE '{applied}';
+  SELECT coalesce(checksum::text, '') INTO recorded FROM {table} WHERE version = p_version;
+  IF FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = '{applied}', MESSAGE = 'applied', DETAIL = recorded;
   END IF;
 END IF;
 PERFORM set_config('alumdb.started', extract(epoch FROM clock_timestamp())::text, true);

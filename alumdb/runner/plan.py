@@ -43,6 +43,28 @@ class Plan:
         return sum(1 for e in self.entries if e.state == "applied")
 
 
+MIN_LOCK_TIMEOUT = 0.001  # PostgreSQL's unit is the millisecond; 0 would mean no limit
+
+
+def check_options(options: Options) -> None:
+    """:class:`UsageError` for option values that cannot mean what they say."""
+    if not options.lock_timeout >= MIN_LOCK_TIMEOUT:  # also NaN
+        raise UsageError(
+            f"--lock-timeout {options.lock_timeout:g}: must be at least {MIN_LOCK_TIMEOUT:g}s "
+            "(PostgreSQL's lock_timeout 0 would let a statement wait for ever); "
+            f"the default is {DEFAULT_LOCK_TIMEOUT:g}"
+        )
+    for option, value, default in (
+        ("--lock-budget", options.lock_budget, DEFAULT_LOCK_BUDGET),
+        ("--wait-for-lock", options.wait_for_lock, DEFAULT_WAIT_FOR_LOCK),
+    ):
+        if not 0 <= value < float("inf"):  # also NaN
+            raise UsageError(
+                f"{option} {value:g}: must be 0 or more seconds, and finite "
+                f"(the default is {default:g})"
+            )
+
+
 def target_number(catalog: Catalog, target: str | None) -> int | None:
     """The number ``--target`` names; :class:`UsageError` unless a file has that version."""
     if target is None:

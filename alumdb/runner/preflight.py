@@ -121,13 +121,14 @@ def _stray_tracking_row(node: dict[str, Any], migration: Migration) -> tuple[str
     return None
 
 
-def concurrent_indexes(migration: Migration) -> list[tuple[str | None, str]]:
-    """``(schema, name)`` of each index the file creates ``CONCURRENTLY``."""
+def concurrent_indexes(migration: Migration) -> dict[int, tuple[str | None, str]]:
+    """``{statement index: (schema, name)}`` of each index the file creates
+    ``CONCURRENTLY``."""
     parsed = parse(migration)
     if isinstance(parsed, str):
-        return []
-    return [
-        (s.node.get("relation", {}).get("schemaname"), str(s.node["idxname"]))
-        for s in parsed
+        return {}
+    return {
+        index: (s.node.get("relation", {}).get("schemaname"), str(s.node["idxname"]))
+        for index, s in enumerate(parsed)
         if s.kind == "IndexStmt" and s.node.get("concurrent") and s.node.get("idxname")
-    ]
+    }
