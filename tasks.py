@@ -166,7 +166,12 @@ def migrate(
     )
     runner.check_options(options)  # bad options fail before Docker starts
     runner.target_number(folder, options.target)
-    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    connected = target.connect(
+        resolved,
+        start=True,
+        wait=_positive(wait, "--wait", 60.0),
+        on_wait=lambda line: _say(f"  {line}"),
+    )
     with connected.conn as conn:
         if connected.up is not None and connected.up.started:
             _say(f"postgres started, ready in {connected.up.waited:.1f}s")

@@ -56,6 +56,7 @@ def connect(
     start: bool,
     wait: float = DEFAULT_WAIT,
     on_starting: Callable[[str], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Connected:
     """Open a connection to ``target``.
 
@@ -64,7 +65,7 @@ def connect(
     long to wait for the server to accept connections.
     """
     if target.params is not None:
-        conn = database.connect(target.params, wait=wait)
+        conn = database.connect(target.params, wait=wait, on_wait=on_wait)
         return Connected(conn, database.redact(target.params), None)
     env = target.env
     assert env is not None  # noqa: S101 - one of the two is set
