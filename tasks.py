@@ -176,6 +176,7 @@ def migrate(
         resolved,
         start=True,
         wait=_positive(wait, "--wait", 60.0),
+        on_wait=lambda line: _say(f"  {line}"),
         application_name=runner.APPLICATION_NAME,
     )
     with connected.conn as conn:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -32,6 +33,7 @@ CONNECT_TIMEOUT = 3
 # What a connection is called in pg_stat_activity unless the caller names it (the
 # migrate task's connection is "alumdb migrate": alumdb.runner.APPLICATION_NAME).
 APPLICATION_NAME = "alumdb"
+FIRST_RETRY = 0.05  # seconds; doubled up to 1 s between tries
 # Errors after which trying again cannot help: say so at once instead of waiting.
 # (libpq gives no SQLSTATE for a refused connection, only its message; libpq's own
 # messages are in English in this process, which never calls setlocale.)
@@ -110,7 +112,10 @@ def redact(params: Conninfo) -> str:
 
 
 def connect(
-    params: Conninfo, wait: float = 0.0, application_name: str = APPLICATION_NAME
+    params: Conninfo,
+    wait: float = 0.0,
+    application_name: str = APPLICATION_NAME,
+    on_wait: Callable[[str], None] | None = None,
 ) -> psycopg.Connection[Any]:
     """An autocommit connection, retrying refused connections for up to ``wait`` seconds.
 
@@ -118,7 +123,7 @@ def connect(
     once. Prepared statements are disabled so a pooler in transaction mode works.
     """
     deadline = time.monotonic() + wait
-    delay = 0.05
+    delay = FIRST_RETRY
     while True:
         try:
             conn = _open(params, application_name)
@@ -130,6 +135,8 @@ def connect(
                 raise DatabaseUnavailableError(
                     f"cannot connect to {redact(params)}{waited}: {reason}{_connect_hint(reason)}"
                 ) from None
+            if on_wait is not None and delay == FIRST_RETRY:  # say it once, then wait
+                on_wait(f"waiting up to {wait:g}s for {redact(params)}: {reason}")
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
         else:

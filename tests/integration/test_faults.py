@@ -199,6 +199,7 @@ def test_closed_port_fails_after_the_wait(run_invoke: Invoke) -> None:
     line = result.stderr.strip()
     assert line.startswith("error: cannot connect to postgresql://alumoutreach:***@127.0.0.1:")
     assert "after waiting 1s" in line
+    assert "waiting up to 1s for postgresql://alumoutreach:***@127.0.0.1:" in result.stdout
     assert "secret-pw" not in result.stdout + result.stderr
 
 
