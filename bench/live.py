@@ -364,24 +364,41 @@ def run_one(server: BenchServer, key: str, where: Layout, hold: float, dbname: s
         watcher.join(timeout=10)
         blocker.close()
         server.drop_database(dbname)
-    window = traffic.window(migration_start, migration_end)
-    result.exit_code = proc.returncode
+    moments = {"blocked": blocked_at, "blocker_end": blocker_end}
+    moments.update(start=migration_start, end=migration_end)
+    return _score(
+        result, traffic, returncode=proc.returncode, output=output, moments=moments, seen=seen
+    )
+
+
+def _score(
+    result: Run,
+    traffic: Traffic,
+    *,
+    returncode: int,
+    output: str,
+    moments: dict[str, float],
+    seen: list[float],
+) -> Run:
+    """Fill ``result`` from the latencies and the moments of one scenario."""
+    window = traffic.window(moments["start"], moments["end"])
+    baseline = traffic.before(moments["blocked"])
+    result.exit_code = returncode
     result.output = output
     result.retries = sum(1 for line in output.splitlines() if "retrying" in line)
     result.max_stall = max(window) if window else None
     result.p99 = _p99(window)
-    baseline = traffic.before(blocked_at)
     result.baseline_p99 = _p99(baseline)
     result.baseline_max = max(baseline) if baseline else None
     result.queries = len(window)
-    result.migration_seconds = migration_end - migration_start
-    result.blocker_seconds = blocker_end - blocked_at
+    result.migration_seconds = moments["end"] - moments["start"]
+    result.blocker_seconds = moments["blocker_end"] - moments["blocked"]
     if seen:
-        result.landed_after_blocker = seen[0] - blocker_end
-    if proc.returncode == 0 and seen:
+        result.landed_after_blocker = seen[0] - moments["blocker_end"]
+    if returncode == 0 and seen:
         result.outcome = "applied"
     else:
-        result.outcome = f"failed (exit {proc.returncode}): {tail(output, 2)}"[:300]
+        result.outcome = f"failed (exit {returncode}): {tail(output, 2)}"[:300]
     if traffic.errors:
         result.outcome += f"; application errors: {traffic.errors[0]}"[:200]
     return result
