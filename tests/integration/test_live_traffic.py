@@ -180,12 +180,15 @@ def test_no_transaction_budget_spent_keeps_earlier_statements_and_names_the_bloc
 def test_a_waiting_run_names_the_first_and_gives_up_at_its_bound(
     contacts_db: str, tmp_path: Path
 ) -> None:
-    slow = migration_sql("003", "slow", "SELECT pg_sleep(10);")
+    slow = migration_sql("003", "slow", "SELECT pg_sleep(15);")
     folder = write_folder(tmp_path / "m", {"002_contacts.sql": CONTACTS, "003_slow.sql": slow})
     first = Run(contacts_db, folder)
     # pg_stat_activity shows the runner, and the file it is applying (it holds the lock).
     first_pid = _session_named(contacts_db, "alumdb migrate 003_slow.sql")
-    second = Run(contacts_db, folder, "--wait-for-lock", "0.5").finish()
+    waiting = Run(contacts_db, folder, "--wait-for-lock", "2")
+    # A run's own connection is "alumdb migrate" (between files, and while it waits).
+    assert _session_named(contacts_db, "alumdb migrate") != first_pid
+    second = waiting.finish()
     assert second.returncode == 7, second
     for text in (second.stdout, second.stderr):
         assert f"pid {first_pid} " in text and "'alumdb migrate 003_slow.sql'" in text
