@@ -102,7 +102,8 @@ def sleeping(admin_url: str) -> bool:
         row = conn.execute(
             # Only 003 sleeps. Not the query text: the runner sends several files in one
             # message, and pg_stat_activity shows only its first kilobyte.
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'alumdb'"
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = 'alumdb migrate 003_slow.sql'"
             " AND wait_event = 'PgSleep' AND state = 'active'"
         ).fetchone()
     return bool(row and row[0])
