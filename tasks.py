@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from alumdb import catalog, environment, runner, scaffold, target, tenancy
 from alumdb import status as migration_status
-from alumdb.errors import AlumdbError, Cancelled, CheckFailed, DriftError, UsageError
+from alumdb.errors import (
+    AlumdbError,
+    Cancelled,
+    CheckFailed,
+    DriftError,
+    Interrupted,
+    UsageError,
+)
 
 ROOT = Path(__file__).resolve().parent
 MIGRATIONS = ROOT / "migrations"
@@ -44,12 +53,31 @@ def engine_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except AlumdbError as exc:
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit(
+                f"error: interrupted; {INTERRUPTED_NOTE}", code=Interrupted.exit_code
+            ) from None
+        except psycopg.Error as exc:  # a database error the engine did not expect
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            lost = isinstance(exc, psycopg.OperationalError)
+            raise Exit(f"error: database error: {text}", code=5 if lost else 7) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+INTERRUPTED_NOTE = "no file was in progress, nothing was left half done"
+
+
 def _say(line: str) -> None:
-    print(line, flush=True)
+    """A line on stdout; a reader that went away (``| head``) is no reason to stop."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        # Point stdout at /dev/null: later lines and the interpreter's final flush then
+        # go nowhere quietly, and the run finishes what it started.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _folder(migrations: str | None) -> Path:
@@ -74,6 +102,8 @@ def _render_event(event: runner.Event) -> None:
         _say(f"  applied   {m.filename:<40} {event.seconds * 1000:8.0f} ms")
     elif event.kind == "skipped" and m is not None:
         _say(f"  skipped   {m.filename:<40} ({event.detail})")
+    elif event.kind == "server":
+        _say(f"  {m.filename if m is not None else 'server'}: {event.detail}")
     elif event.kind in {"waiting", "retrying", "adopted", "upgraded"}:
         name = f" {m.filename}:" if m is not None else ""
         _say(f"  {event.kind}{name} {event.detail}")
@@ -110,8 +140,12 @@ def up(c: Context, env: str = "dev", wait: str | None = None) -> None:
         "dry_run": "list what would run and change nothing",
         "target": "stop after this version (e.g. 007)",
         "allow_out_of_order": "apply pending files numbered below the highest applied one",
-        "lock_timeout": "seconds each statement may wait for a table lock (default: 5)",
-        "lock_retries": "how often a file is retried after a lock timeout (default: 5)",
+        "lock_timeout": "seconds a statement may wait for a table lock, the longest the "
+        f"application stalls behind it (default: {runner.DEFAULT_LOCK_TIMEOUT:g})",
+        "lock_budget": "seconds a file may spend retrying for its locks, with backoff and "
+        f"jitter, before the run fails with exit 7 (default: {runner.DEFAULT_LOCK_BUDGET:g})",
+        "wait_for_lock": "seconds to wait while another run holds the migration lock "
+        f"(default: {runner.DEFAULT_WAIT_FOR_LOCK:g})",
     }
 )
 @engine_errors
@@ -123,7 +157,8 @@ def migrate(
     target_: str | None = None,
     allow_out_of_order: bool = False,
     lock_timeout: str | None = None,
-    lock_retries: int = runner.DEFAULT_LOCK_RETRIES,
+    lock_budget: str | None = None,
+    wait_for_lock: str | None = None,
     migrations: str | None = None,
     wait: str | None = None,
 ) -> None:
@@ -141,11 +176,17 @@ def migrate(
         dry_run=dry_run,
         allow_out_of_order=allow_out_of_order,
         lock_timeout=_positive(lock_timeout, "--lock-timeout", runner.DEFAULT_LOCK_TIMEOUT),
-        lock_retries=lock_retries,
+        lock_budget=_positive(lock_budget, "--lock-budget", runner.DEFAULT_LOCK_BUDGET),
+        wait_for_lock=_positive(wait_for_lock, "--wait-for-lock", runner.DEFAULT_WAIT_FOR_LOCK),
     )
-    runner.target_number(folder, options.target)  # a bad --target fails before Docker starts
+    runner.check_options(options)  # bad options fail before Docker starts
+    runner.target_number(folder, options.target)
     connected = target.connect(
-        resolved, start=True, wait=_positive(wait, "--wait", target.DEFAULT_WAIT)
+        resolved,
+        start=True,
+        wait=_positive(wait, "--wait", 60.0),
+        on_wait=lambda line: _say(f"  {line}"),
+        application_name=runner.APPLICATION_NAME,
     )
     with connected.conn as conn:
         if connected.up is not None and connected.up.started:
@@ -157,6 +198,13 @@ def migrate(
         )
         _say(f"migrating {where}")
         report = runner.migrate(conn, folder, options, _render_event)
+    if report.held_back and not report.planned:
+        first = report.held_back[0].filename
+        _say(
+            f"nothing to apply up to --target {target_}: {report.already_applied} applied;"
+            f" {len(report.held_back)} pending after the target ({first} first)"
+        )
+        return
     if report.dry_run:
         if not report.planned:
             _say("dry run: nothing to apply, the database is up to date")

@@ -1,28 +1,63 @@
-"""Connecting to PostgreSQL: parse and redact DSNs, wait for a server, read the tracking table."""
+"""Connecting to PostgreSQL: parse and redact DSNs, wait for a server.
+
+:func:`connect` is the one place the engine opens a connection."""
 
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
-from psycopg.rows import tuple_row
 
 from alumdb.errors import DatabaseUnavailableError, UsageError
 
+# The tracking table belongs to alumdb.tracking; these names stay importable from here.
+from alumdb.tracking import AUDIT_TABLE, TRACKING_TABLE
+
+__all__ = [
+    "APPLICATION_NAME",
+    "AUDIT_TABLE",
+    "CONNECT_TIMEOUT",
+    "TRACKING_TABLE",
+    "Conninfo",
+    "connect",
+    "parse_url",
+    "probe",
+    "redact",
+]
+
 CONNECT_TIMEOUT = 3
-TRACKING_TABLE = "schema_migrations"
-AUDIT_TABLE = "schema_migrations_audit"
+# What a connection is called in pg_stat_activity unless the caller names it (the
+# migrate task's connection is "alumdb migrate": alumdb.runner.APPLICATION_NAME).
+APPLICATION_NAME = "alumdb"
+FIRST_RETRY = 0.05  # seconds; doubled up to 1 s between tries
 # Errors after which trying again cannot help: say so at once instead of waiting.
+# (libpq gives no SQLSTATE for a refused connection, only its message; libpq's own
+# messages are in English in this process, which never calls setlocale.)
 FINAL_CONNECT_ERRORS = (
     "password authentication failed",
     "authentication failed",
     "does not exist",
     "no pg_hba.conf entry",
+    "could not translate host name",  # DNS: the name does not resolve (libpq)
+    "failed to resolve host",  # the same, when psycopg resolves it
+    "SSL",  # an SSL refusal or a certificate problem: waiting changes nothing
+    "server does not support",
 )
+# Every connection: a bounded connect, and TCP keepalives and a user timeout, so a
+# server that stops answering mid-file fails the run within about half a minute
+# instead of leaving it waiting for ever.
+CONNECTION_SETTINGS = {
+    "connect_timeout": CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms
+}
 
 Conninfo = dict[str, Any]
 
@@ -41,7 +76,7 @@ def parse_url(url: str, what: str = "--database-url") -> Conninfo:
     try:
         params = pg_conninfo.conninfo_to_dict(text)
     except psycopg.ProgrammingError as exc:
-        reason = str(exc).splitlines()[0].removeprefix("invalid connection option ")
+        reason = _scrub(str(exc).splitlines()[0].removeprefix("invalid connection option "), text)
         raise UsageError(
             f"{what} does not parse ({reason}); use postgresql://user@host:5432/db"
         ) from None
@@ -51,6 +86,18 @@ def parse_url(url: str, what: str = "--database-url") -> Conninfo:
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise UsageError(f"{what} does not parse (port {port!r} is not a number 1-65535)")
     return dict(params)
+
+
+def _scrub(reason: str, text: str) -> str:
+    """``reason`` (libpq's, which may quote the DSN) without the password ``text`` holds."""
+    secrets = []
+    userinfo = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@", text)
+    if userinfo and ":" in userinfo[1]:
+        secrets.append(userinfo[1].split(":", 1)[1])
+    secrets += re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", text)
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        reason = reason.replace(secret, "***")
+    return reason
 
 
 def redact(params: Conninfo) -> str:
@@ -65,7 +112,10 @@ def redact(params: Conninfo) -> str:
 
 
 def connect(
-    params: Conninfo, wait: float = 0.0, application_name: str = "alumdb"
+    params: Conninfo,
+    wait: float = 0.0,
+    application_name: str = APPLICATION_NAME,
+    on_wait: Callable[[str], None] | None = None,
 ) -> psycopg.Connection[Any]:
     """An autocommit connection, retrying refused connections for up to ``wait`` seconds.
 
@@ -73,11 +123,10 @@ def connect(
     once. Prepared statements are disabled so a pooler in transaction mode works.
     """
     deadline = time.monotonic() + wait
-    delay = 0.05
-    settings = {"connect_timeout": CONNECT_TIMEOUT, "application_name": application_name}
+    delay = FIRST_RETRY
     while True:
         try:
-            conn = psycopg.connect(**{**settings, **params}, autocommit=True)
+            conn = _open(params, application_name)
         except psycopg.OperationalError as exc:
             reason = _first_line(exc)
             final = any(marker in reason for marker in FINAL_CONNECT_ERRORS)
@@ -86,11 +135,25 @@ def connect(
                 raise DatabaseUnavailableError(
                     f"cannot connect to {redact(params)}{waited}: {reason}{_connect_hint(reason)}"
                 ) from None
+            if on_wait is not None and delay == FIRST_RETRY:  # say it once, then wait
+                on_wait(f"waiting up to {wait:g}s for {redact(params)}: {reason}")
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
         else:
-            conn.prepare_threshold = None
             return conn
+
+
+def _open(
+    params: Conninfo, application_name: str, timeout: int | None = None
+) -> psycopg.Connection[Any]:
+    """The one place the engine opens a connection (autocommit, no prepared statements)."""
+    settings: dict[str, Any] = {**CONNECTION_SETTINGS, "application_name": application_name}
+    settings.update(params)
+    if timeout is not None:
+        settings["connect_timeout"] = timeout
+    conn = psycopg.connect(**settings, autocommit=True)
+    conn.prepare_threshold = None
+    return conn
 
 
 def _first_line(exc: BaseException) -> str:
@@ -114,59 +177,8 @@ def _connect_hint(reason: str) -> str:
 def probe(params: Conninfo) -> bool:
     """Whether a connection succeeds right now (used while a container starts)."""
     try:
-        with psycopg.connect(**{**params, "connect_timeout": 1}, autocommit=True) as conn:
+        with _open(params, "alumdb", timeout=1) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class AppliedRow:
-    """One row of ``schema_migrations``."""
-
-    version: str
-    name: str
-    executed_at: datetime | None
-    checksum: str | None
-    duration_ms: int | None
-
-    @property
-    def number(self) -> int | None:
-        return int(self.version) if self.version.isdigit() else None
-
-
-def tracking_columns(conn: psycopg.Connection[Any]) -> set[str]:
-    """The columns of ``schema_migrations`` (empty when the table does not exist)."""
-    rows = conn.execute(
-        "SELECT attname FROM pg_attribute"
-        " WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
-        (TRACKING_TABLE,),
-    ).fetchall()
-    return {str(row[0]) for row in rows}
-
-
-def read_applied(
-    conn: psycopg.Connection[Any], columns: set[str] | None = None
-) -> list[AppliedRow]:
-    """Every row of ``schema_migrations``; tolerates the spec's three-column table."""
-    columns = tracking_columns(conn) if columns is None else columns
-    if not columns:
-        return []
-    checksum = "checksum" if "checksum" in columns else "NULL"
-    duration = "duration_ms" if "duration_ms" in columns else "NULL"
-    with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(
-            f"SELECT version::text, name::text, executed_at, {checksum}::text, {duration}::int"
-            f" FROM {TRACKING_TABLE}"
-        )
-        return [
-            AppliedRow(
-                version=str(v).strip(),
-                name=str(n),
-                executed_at=e,
-                checksum=str(c).strip() if c else None,
-                duration_ms=d,
-            )
-            for v, n, e, c, d in cur.fetchall()
-        ]

@@ -21,8 +21,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-from alumdb.database import AUDIT_TABLE, TRACKING_TABLE
 from alumdb.errors import UsageError
+from alumdb.tracking import AUDIT_TABLE, TRACKING_TABLE
 
 SCHEMA = "public"
 EXCLUDED_TABLES = (TRACKING_TABLE, AUDIT_TABLE)

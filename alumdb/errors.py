@@ -72,6 +72,10 @@ class MigrationFailed(AlumdbError):
     exit_code = 7
 
 
+class LockWaitTimeout(MigrationFailed):
+    """Another run held the migration lock longer than ``--wait-for-lock``."""
+
+
 class ScaffoldError(AlumdbError):
     """``new-migration`` refused its name or could not write the file."""
 
@@ -100,3 +104,9 @@ class Cancelled(AlumdbError):
     """The user answered no; nothing changed."""
 
     exit_code = 1
+
+
+class Interrupted(AlumdbError):
+    """Ctrl-C (SIGINT) stopped a run; the message says what was rolled back."""
+
+    exit_code = 130

@@ -54,6 +54,11 @@ def new_migration(directory: Path, name: str, purpose: str | None = None) -> New
     by another migration is refused. Nothing is written unless everything checks out.
     """
     validate_name(name)
+    if purpose is not None and (not purpose.strip() or not purpose.isprintable()):
+        raise ScaffoldError(
+            f"--purpose {purpose!r}: must be one line of printable text (it goes into the "
+            "header comment; a line break would put the rest outside it, as live SQL)"
+        )
     existing = catalog.load(directory)
     taken = [m.filename for m in existing if m.name == name]
     if taken:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from alumdb.catalog import Catalog, Migration, format_version
-from alumdb.database import AppliedRow
+from alumdb.tracking import AppliedRow
 
 State = Literal["applied", "pending", "changed", "missing"]
 STATES: tuple[State, ...] = ("applied", "pending", "changed", "missing")

@@ -56,6 +56,8 @@ def connect(
     start: bool,
     wait: float = DEFAULT_WAIT,
     on_starting: Callable[[str], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+    application_name: str = database.APPLICATION_NAME,
 ) -> Connected:
     """Open a connection to ``target``.
 
@@ -64,7 +66,9 @@ def connect(
     long to wait for the server to accept connections.
     """
     if target.params is not None:
-        conn = database.connect(target.params, wait=wait)
+        conn = database.connect(
+            target.params, wait=wait, on_wait=on_wait, application_name=application_name
+        )
         return Connected(conn, database.redact(target.params), None)
     env = target.env
     assert env is not None  # noqa: S101 - one of the two is set
@@ -78,5 +82,5 @@ def connect(
     else:
         point = environment.running_endpoint(env, client)
     params = point.conninfo()
-    conn = database.connect(params, wait=wait)
+    conn = database.connect(params, wait=wait, application_name=application_name)
     return Connected(conn, database.redact(params), up)

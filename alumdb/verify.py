@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from alumdb import catalog, database, environment, runner
+from alumdb import catalog, database, environment, runner, tracking
 from alumdb.errors import EnvironmentFailure, VerifyError
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def diff_excerpt(expected: str, actual: str, labels: tuple[str, str], lines: int
 
 
 def _rows(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    return sorted((row.version, row.name) for row in database.read_applied(conn))
+    return sorted((row.version, row.name) for row in tracking.read_applied(conn))
 
 
 def verify(

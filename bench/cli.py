@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, report, workloads
+from bench import coldstart, live, report, workloads
 from bench.contenders import Contender, ContenderFailed, build, dbmate_binary
 from bench.report import Result, Results
 from bench.server import ROOT, BenchError, BenchServer
@@ -74,7 +74,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=RESULTS,
         help="folder for latest.json and latest.png (quick.* with --quick)",
     )
+    parser.add_argument(
+        "--live-hold",
+        type=float,
+        help="live-traffic scenario: seconds the blocker keeps holding contacts after the "
+        "migration first asks for it "
+        f"(default {live.FULL_HOLD:g}, {live.QUICK_HOLD:g} with --quick)",
+    )
+    parser.add_argument(
+        "--live-repeats",
+        type=int,
+        help="live-traffic runs per contender (default 3, 1 with --quick; 0 skips them)",
+    )
+    parser.add_argument(
+        "--live-lock-timeouts",
+        help="live traffic: also run invoke migrate with these --lock-timeout values, "
+        "comma-separated (default "
+        f"{','.join(f'{x:g}' for x in live.FULL_LOCK_TIMEOUTS)}; none with --quick)",
+    )
+    parser.add_argument(
+        "--live-only",
+        action="store_true",
+        help="run only the live-traffic scenario and record it in the existing "
+        "latest.json (quick.json with --quick) and its plot, keeping the other results",
+    )
     args = parser.parse_args(argv)
+    if args.live_hold is None:
+        args.live_hold = live.QUICK_HOLD if args.quick else live.FULL_HOLD
+    if args.live_repeats is None:
+        args.live_repeats = 1 if args.quick else 3
+    if args.live_hold <= live.MIGRATE_AFTER:
+        parser.error(f"--live-hold: more than {live.MIGRATE_AFTER:g} s")
+    timeouts: tuple[float, ...] = () if args.quick else live.FULL_LOCK_TIMEOUTS
+    if args.live_lock_timeouts is not None:
+        try:
+            timeouts = tuple(float(x) for x in args.live_lock_timeouts.split(",") if x.strip())
+        except ValueError:
+            parser.error(f"--live-lock-timeouts {args.live_lock_timeouts!r}: give seconds")
+        if any(x <= 0 for x in timeouts):
+            parser.error("--live-lock-timeouts: each value is more than 0")
+    args.live_contenders = live.CONTENDERS + tuple(live.lock_timeout_contender(x) for x in timeouts)
+    if args.live_only and args.live_repeats < 1:
+        parser.error("--live-only needs --live-repeats of at least 1")
     if args.repeats is None:
         args.repeats = 2 if args.quick else 5
     if args.cold_repeats is None:
@@ -262,8 +303,96 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def run_live(server: BenchServer, base: Path, args: argparse.Namespace) -> dict[str, Any]:
+    say(
+        f"live traffic: {live.THREADS} threads on contacts, a blocker holding it "
+        f"{args.live_hold:g} s, {args.live_repeats} run(s) per contender"
+    )
+    return live.measure(
+        server,
+        base,
+        hold=args.live_hold,
+        repeats=args.live_repeats,
+        contenders=args.live_contenders,
+        say=say,
+    )
+
+
+def _live_alone(
+    server: BenchServer, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The live-traffic scenario on a server of its own (removed at the end, always);
+    its results and the versions."""
+    with tempfile.TemporaryDirectory(prefix="alumdb-bench-") as tmp:
+        say(f"starting PostgreSQL (compose project {server.tag}, port {server.port})")
+        try:
+            server.start(lock_table=False)
+            return run_live(server, Path(tmp), args), versions(server)
+        finally:
+            say(f"removing compose project {server.tag} (containers, network, volume)")
+            server.down()
+
+
+def live_only(args: argparse.Namespace) -> int:
+    """The live-traffic scenario alone, merged into the last full (or quick) results."""
+    stem = "quick" if args.quick else "latest"
+    json_path = args.output / f"{stem}.json"
+    if not json_path.is_file():
+        say(f"error: {json_path} does not exist; run the whole bench first")
+        return 1
+    document = json.loads(json_path.read_text(encoding="utf-8"))
+    load_start = loadavg()
+    server = BenchServer.create()
+    try:
+        found, info = _live_alone(server, args)
+    except BenchError as exc:
+        say(f"error: {exc}")
+        return 1
+    found["run"] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain")),
+        "loadavg_start": load_start,
+        "loadavg_end": loadavg(),
+        "versions": info,
+        "options": {
+            "hold": args.live_hold,
+            "repeats": args.live_repeats,
+            "contenders": list(args.live_contenders),
+            "live_only": True,
+        },
+    }
+    checks = report.live_targets(found)
+    document["live_traffic"] = found
+    document["targets"] = [
+        t for t in document.get("targets", []) if not t["name"].startswith("live traffic")
+    ] + [t.to_json() for t in checks]
+    say("")
+    say(live.table(found))
+    for check in checks:
+        say(check.line())
+    json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    workloads_done = [(w["name"], w["files"]) for w in document.get("workloads", [])]
+    generated = [(n, f) for n, f in workloads_done if n.startswith("gen-")]
+    real = next(((n, f) for n, f in workloads_done if n == "real"), None)
+    png_path = args.output / f"{stem}.png"
+    loads = document["machine"]
+    title = (
+        f"invoke migrate vs alternatives, PostgreSQL {document['versions'].get('postgres')}, "
+        f"{loads.get('cpus')} CPUs, load {loads['loadavg_start'][0]:.1f}-"
+        f"{loads['loadavg_end'][0]:.1f}"
+    )
+    labels = {k: c.label for k, c in build(server).items()}
+    results = Results.from_json(document.get("results", []))
+    report.plot(results, labels, generated, real=real, path=png_path, title=title, live=found)
+    say(f"wrote {json_path} and {png_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.live_only:
+        return live_only(args)
     started = time.perf_counter()
     load_start = loadavg()
     say(f"alumdb bench: load average {load_start} on {os.cpu_count()} CPUs")
@@ -273,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = {k: c.label for k, c in all_contenders.items()}
     results = Results()
     cold: dict[str, Any] | None = None
+    live_found: dict[str, Any] | None = None
     load_points: list[dict[str, Any]] = [{"at": "start", "loadavg": load_start}]
     info: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="alumdb-bench-") as tmp:
@@ -319,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
                     times = coldstart.measure(server, cold_workload, args.cold_repeats, say)
                     cold = summarise_cold(times, results, cold_workload)
                     load_points.append({"at": "cold start", "loadavg": loadavg()})
+            if args.live_repeats > 0:
+                live_found = run_live(server, base, args)
+                load_points.append({"at": "live traffic", "loadavg": loadavg()})
         except BenchError as exc:
             say(f"error: {exc}")
             return 1
@@ -328,12 +461,15 @@ def main(argv: list[str] | None = None) -> int:
 
     workload_list = [(w.name, w.files) for w in [*([real] if real else []), *generated]]
     generated_list = [(w.name, w.files) for w in generated]
-    checks = report.targets(results, generated_list, cold)
+    checks = report.targets(results, generated_list, cold) + report.live_targets(live_found)
     say("")
     say(report.table(results, labels, workload_list))
     if cold is not None:
         say("")
         say(cold_table(cold))
+    if live_found is not None:
+        say("")
+        say(live.table(live_found))
     say("")
     for check in checks:
         say(check.line())
@@ -359,11 +495,14 @@ def main(argv: list[str] | None = None) -> int:
             "contenders": args.contenders,
             "cold_repeats": args.cold_repeats,
             "budget_seconds": args.budget,
+            "live_hold": args.live_hold,
+            "live_repeats": args.live_repeats,
         },
         "contenders": {k: all_contenders[k].description for k in args.contenders},
         "workloads": [{"name": n, "files": f} for n, f in workload_list],
         "results": [r.to_json(results.floor(r.workload, r.mode)) for r in results.items],
         "cold_start": cold,
+        "live_traffic": live_found,
         "targets": [t.to_json() for t in checks],
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -377,7 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, load {load_start[0]:.1f}-{load_end[0]:.1f}"
     )
     real_point = (real.name, real.files) if real else None
-    report.plot(results, labels, generated_list, real=real_point, path=png_path, title=title)
+    report.plot(
+        results, labels, generated_list, real=real_point, path=png_path, title=title,
+        live=live_found,
+    )  # fmt: skip
     say(f"wrote {json_path} and {png_path}")
     say(f"total {time.perf_counter() - started:.0f}s")
     return 0

@@ -18,6 +18,8 @@ NOOP_VS_SPEC = 20.0
 NOOP_VS_DBMATE = 5.0
 COLD_OVERHEAD = 0.5
 TARGET_FILES = 1000
+LIVE_STALL = 0.25  # the application's worst stall behind invoke migrate (live traffic)
+LIVE_LANDED = 1.0  # seconds from the blocker's end until the migration has landed
 
 
 @dataclass
@@ -78,6 +80,24 @@ class Results:
 
     def floor(self, workload: str, mode: Mode) -> float | None:
         return self.median(workload, mode, "floor")
+
+    @classmethod
+    def from_json(cls, items: list[dict[str, Any]]) -> Results:
+        """The results a previous run wrote (``results`` of its JSON)."""
+        return cls(
+            [
+                Result(
+                    i["workload"],
+                    i["files"],
+                    i["mode"],
+                    i["contender"],
+                    list(i["runs"]),
+                    i["status"],
+                    i["note"],
+                )
+                for i in items
+            ]
+        )
 
 
 def _seconds(value: float | None) -> str:
@@ -200,6 +220,59 @@ def targets(
     return out
 
 
+def live_targets(live: dict[str, Any] | None) -> list[Target]:
+    """The live-traffic targets, judged on ``invoke migrate`` with its defaults."""
+    if live is None or "invoke" not in live["summary"]:
+        return []
+    summary = live["summary"]
+    mine = summary["invoke"]
+    others = "; ".join(
+        f"{data['label']} {_seconds(data['max_stall'])} s"
+        for key, data in summary.items()
+        if key != "invoke"
+    )
+    stall = mine["max_stall"]
+    landed = mine["landed_after_blocker"]
+    applied = bool(mine["all_applied"])
+    return [
+        Target(
+            f"live traffic: the application's worst stall under invoke migrate <= {LIVE_STALL} s",
+            None if stall is None else applied and stall <= LIVE_STALL,
+            f"invoke {_seconds(stall)} s (p99 {_seconds(mine['p99'])} s); {others}",
+        ),
+        Target(
+            f"live traffic: invoke migrate lands within {LIVE_LANDED:g} s of the blocker ending",
+            None if landed is None else applied and landed <= LIVE_LANDED,
+            f"{_seconds(landed)} s after the blocker's COMMIT (slowest of "
+            f"{len([r for r in live['runs'] if r['contender'] == 'invoke'])} runs)",
+        ),
+    ]
+
+
+def _plot_live(ax: Any, live: dict[str, Any]) -> None:
+    """Worst stall and p99 of the application per contender (log scale), the target line."""
+    summary = live["summary"]
+    keys = list(summary)
+    for offset, (field_name, label) in enumerate((("max_stall", "max"), ("p99", "p99"))):
+        values = [summary[k][field_name] or 0.0 for k in keys]
+        positions = [i + (offset - 0.5) * 0.4 for i in range(len(keys))]
+        ax.barh(positions, values, height=0.4, color=f"C{offset + 3}", label=label)
+        for y, value in zip(positions, values, strict=True):
+            ax.text(value, y, f" {value:.3f}", va="center", fontsize=7)
+    ax.axvline(LIVE_STALL, color="k", linestyle="--", linewidth=1, label=f"target {LIVE_STALL} s")
+    ax.set_yticks(range(len(keys)), [summary[k]["label"] for k in keys], fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("application query latency during the migration, s")
+    scenario = live["scenario"]
+    ax.set_title(
+        f"live traffic: blocker holds contacts {scenario['blocker_after_ask_seconds']:g}"
+        " s after the migration asks",
+        fontsize=9,
+    )
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def plot(
     results: Results,
     labels: dict[str, str],
@@ -208,14 +281,20 @@ def plot(
     real: tuple[str, int] | None,
     path: Path,
     title: str,
+    live: dict[str, Any] | None = None,
 ) -> None:
-    """Time against number of files, log-log, one line per contender, per mode."""
+    """Time against number of files, log-log, one line per contender, per mode; with
+    ``live``, a third panel with the live-traffic scenario's stalls."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=False)
+    panels = 3 if live is not None else 2
+    fig, all_axes = plt.subplots(1, panels, figsize=(6 * panels, 5), sharey=False)
+    axes = list(all_axes)[:2]
+    if live is not None:
+        _plot_live(all_axes[2], live)
     contenders = list(dict.fromkeys(r.contender for r in results.items))
     for ax, mode in zip(axes, MODES, strict=True):
         for index, key in enumerate(contenders):

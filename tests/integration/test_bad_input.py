@@ -76,8 +76,8 @@ CASES = [
     Case("directory-named-sql", damage=_sql_directory, message="003_dir.sql: is not a regular file"),  # noqa: E501
     Case("two-problems-at-once", {"3_a.sql": "SELECT 1;", "004_b.sql": b""}, message="2 problems in the migrations folder:", lines=3),  # noqa: E501
     Case("syntax-error-at-line-7", {"003_typo.sql": sql("003", "typo", "CREATE TABLE IF NOT EXISTS ok (id int);\nCREATE TABLE IF NOT EXISTS typo (id int,);\nCREATE INDEX IF NOT EXISTS idx_typo ON typo (id);")}, code=7, message='error: 003_typo.sql:7:41: syntax error at or near \")\"; SQLSTATE 42601'),  # noqa: E501
-    Case("tracking-insert-other-version", {"003_notes.sql": sql("003", "notes").replace("VALUES ('003'", "VALUES ('004'")}, code=7, message="003_notes.sql: the tracking insert records version '004', name 'notes', not '003', 'notes'"),  # noqa: E501
-    Case("transaction-control", {"003_commit.sql": sql("003", "commit", "CREATE TABLE IF NOT EXISTS c (id int);\nCOMMIT;")}, code=7, message="003_commit.sql:7:1: transaction control statement in a migration"),  # noqa: E501
+    Case("tracking-insert-other-version", {"003_notes.sql": sql("003", "notes").replace("VALUES ('003'", "VALUES ('004'")}, message="003_notes.sql:9:1: the tracking insert records version '004', name 'notes', not '003', 'notes'"),  # noqa: E501
+    Case("transaction-control", {"003_commit.sql": sql("003", "commit", "CREATE TABLE IF NOT EXISTS c (id int);\nCOMMIT;")}, message="003_commit.sql:7:1: transaction control statement in a migration"),  # noqa: E501
     Case("applied-file-edited", damage=_edit_base, code=6, message="002_base.sql: changed (the file's content changed"),  # noqa: E501
     Case("applied-file-deleted", damage=_delete_base, code=6, message="002_base: missing (applied, but no file on disk"),  # noqa: E501
     Case("pending-below-applied", {"004_later.sql": sql("004", "later")}, code=6, message="003_x.sql: pending but numbered below the highest applied version 004"),  # noqa: E501
@@ -92,6 +92,12 @@ CASES = [
     Case("url-garbage", args=("status", "--database-url", "not a url"), code=2, message="--database-url does not parse"),  # noqa: E501
     Case("lock-timeout-negative", args=("migrate", "--lock-timeout", "-1"), code=2, message="--lock-timeout '-1': must not be negative"),  # noqa: E501
     Case("wait-not-a-number", args=("migrate", "--wait", "soon"), code=2, message="--wait 'soon': not a number of seconds"),  # noqa: E501
+    Case("lock-timeout-zero", args=("migrate", "--lock-timeout", "0"), code=2, message="--lock-timeout 0: must be at least 0.001s"),  # noqa: E501
+    Case("lock-budget-infinite", args=("migrate", "--lock-budget=inf"), code=2, message="--lock-budget inf: must be 0 or more seconds, and finite"),  # noqa: E501
+    Case("version-too-long", {"12345678901234567_long.sql": sql("12345678901234567", "long")}, message="12345678901234567_long.sql: version 12345678901234567 has 17 digits"),  # noqa: E501
+    Case("no-transaction-syntax-error", {"003_idx.sql": "-- alumdb:no-transaction\nSELECT (;\n"}, message="003_idx.sql:2:9: syntax error"),  # noqa: E501
+    Case("discard", {"003_discard.sql": sql("003", "discard", "DISCARD ALL;")}, message="003_discard.sql:6:1: DISCARD in a migration"),  # noqa: E501
+    Case("url-password-in-bad-url", args=("migrate", "--database-url", "postgresql://u:s3cr3t@[::1/db"), code=2, message="--database-url does not parse"),  # noqa: E501
     Case("accept-checksum-no-reason", args=("accept-checksum", "002"), code=2, message="--reason is required"),  # noqa: E501
     Case("accept-checksum-unchanged", args=("accept-checksum", "002", "--reason", "tidy"), code=2, message="002_base.sql: is applied, not changed; there is no checksum to accept"),  # noqa: E501
 ]  # fmt: skip
@@ -125,6 +131,8 @@ def test_bad_input(run_invoke: Invoke, fresh_db: str, tmp_path: Path, case: Case
     assert len(lines) == case.lines, result.stderr
     assert lines[0].startswith("error: ")
     assert case.message in result.stderr
+    assert "s3cr3t" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
     assert folder_snapshot(folder) == folder_before
     assert db_state(fresh_db) == db_before
 

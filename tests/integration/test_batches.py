@@ -20,6 +20,7 @@ from psycopg import sql
 
 from alumdb import catalog, runner
 from alumdb.errors import MigrationFailed, UsageError
+from alumdb.runner import locking
 from tests.helpers import db_state, migration_sql, write_folder
 
 pytestmark = pytest.mark.docker
@@ -51,7 +52,7 @@ def db(request: pytest.FixtureRequest, fresh_db: str) -> Iterator[str]:
             )
     url = psycopg.conninfo.make_conninfo(fresh_db, user=user, password=password)
     with psycopg.connect(url) as conn:
-        assert not runner._may_create_temporary(conn)
+        assert not locking.may_create_temporary(conn)
     try:
         yield url
     finally:
@@ -168,9 +169,11 @@ def test_unterminated_quote_does_not_swallow_the_next_file(db: str, tmp_path: Pa
 
 
 def test_file_writing_another_tracking_row_beside_its_own(db: str, tmp_path: Path) -> None:
+    """The server-side guard: a row the preflight cannot read (not a VALUES list;
+    test_bad_input's tracking-insert case covers those, before anything runs)."""
     extra = (
         "CREATE TABLE IF NOT EXISTS t003 (id int);\n"
-        "INSERT INTO schema_migrations (version, name) VALUES ('900', 'sneaky');"
+        "INSERT INTO schema_migrations (version, name) SELECT '900', 'sneaky';"
     )
     folder = folder_with(tmp_path, 3, v003=extra)
     message, _ = migrate_fails(db, folder)

@@ -102,7 +102,8 @@ def sleeping(admin_url: str) -> bool:
         row = conn.execute(
             # Only 003 sleeps. Not the query text: the runner sends several files in one
             # message, and pg_stat_activity shows only its first kilobyte.
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'alumdb'"
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = 'alumdb migrate 003_slow.sql'"
             " AND wait_event = 'PgSleep' AND state = 'active'"
         ).fetchone()
     return bool(row and row[0])
@@ -199,6 +200,7 @@ def test_closed_port_fails_after_the_wait(run_invoke: Invoke) -> None:
     line = result.stderr.strip()
     assert line.startswith("error: cannot connect to postgresql://alumoutreach:***@127.0.0.1:")
     assert "after waiting 1s" in line
+    assert "waiting up to 1s for postgresql://alumoutreach:***@127.0.0.1:" in result.stdout
     assert "secret-pw" not in result.stdout + result.stderr
 
 

@@ -208,3 +208,20 @@ def test_spec_loop_and_invoke_leave_the_same_schema(
             assert a.execute(query).fetchall() == b.execute(query).fetchall()
     finally:
         pg_server.drop_database(str(psycopg.conninfo.conninfo_to_dict(looped)["dbname"]))
+
+
+def test_new_migration_refuses_a_purpose_with_a_line_break(
+    run_invoke: Invoke, tmp_path: Path
+) -> None:
+    """A --purpose with a newline would put its second line outside the header comment,
+    as live SQL: refused (exit 2), nothing written. Before: the file was written."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, folder)
+    before = folder_snapshot(folder)
+    purpose = "Notes\nDROP TABLE contacts;"
+    result = run_invoke(
+        "new-migration", "add_notes", "--purpose", purpose, "--migrations", str(folder)
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--purpose" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert folder_snapshot(folder) == before
