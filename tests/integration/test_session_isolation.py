@@ -19,8 +19,8 @@ from psycopg import sql
 
 from alumdb import catalog, runner
 from alumdb import status as status_mod
-from tests.conftest import MIGRATIONS, PgServer
-from tests.helpers import migration_sql
+from tests.conftest import PgServer
+from tests.helpers import MIGRATIONS, migration_sql
 
 pytestmark = pytest.mark.docker
 

@@ -10,7 +10,8 @@ import psycopg
 import pytest
 
 from alumdb import tracking
-from tests.conftest import MIGRATIONS, PgServer
+from tests.conftest import PgServer
+from tests.helpers import MIGRATIONS
 
 pytestmark = pytest.mark.docker
 
