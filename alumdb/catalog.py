@@ -11,9 +11,10 @@ migration; any other edit does. A UTF-8 byte-order mark is refused outright:
 psql, and so the compose ``migrations`` service, would send it to the server
 as part of the first statement.
 
-Files that do not end in ``.sql`` (the README, the template) and hidden files
-are not migrations and are ignored; any other ``*.sql`` file must follow the
-naming convention, so that the compose loop and this engine run the same set.
+Files that do not end in ``.sql`` (the README, the template), hidden files and
+``schema.sql`` (the schema snapshot ``invoke schema`` writes) are not migrations
+and are ignored; any other ``*.sql`` file must follow the naming convention, so
+that the compose loop and this engine run the same set.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ FILE_PATTERN = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z][a-z0-9]*(?:_[a-z
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 NO_TRANSACTION_DIRECTIVE = "-- alumdb:no-transaction"
 BOM = "\ufeff"
+# The schema snapshot beside the migrations (alumdb.schema_dump): the one *.sql file
+# of the folder that is not a migration.
+SNAPSHOT_FILE = "schema.sql"
+
+
+def is_candidate(filename: str) -> bool:
+    """Whether a file of the folder is meant as a migration (and must be named like one)."""
+    return not filename.startswith(".") and filename.endswith(".sql") and filename != SNAPSHOT_FILE
 
 
 def format_version(number: int) -> str:
@@ -164,7 +173,7 @@ def load(directory: Path) -> Catalog:
     # os.scandir: the entries' types come with the listing, no stat per file.
     with os.scandir(directory) as listing:
         entries = sorted(
-            (e for e in listing if not e.name.startswith(".") and e.name.endswith(".sql")),
+            (e for e in listing if is_candidate(e.name)),
             key=lambda e: e.name,
         )
     for entry in entries:

@@ -51,7 +51,7 @@ import pglast
 from pglast import ast, enums
 from pglast.parser import ParseError, Token, parse_sql, scan
 
-from alumdb.catalog import BOM, NO_TRANSACTION_DIRECTIVE, parse_file_name
+from alumdb.catalog import BOM, NO_TRANSACTION_DIRECTIVE, is_candidate, parse_file_name
 from alumdb.database import TRACKING_TABLE
 from alumdb.errors import LintError, UsageError
 
@@ -218,15 +218,15 @@ def lint_file(path: Path) -> list[Finding]:
 def lint_directory(directory: Path) -> list[Finding]:
     """The findings of every ``*.sql`` file of ``directory`` plus the cross-file checks.
 
-    Hidden files and files not ending in ``.sql`` (the README, the template) are
-    skipped, exactly as :func:`alumdb.catalog.load` does.
+    Hidden files, files not ending in ``.sql`` (the README, the template) and the
+    schema snapshot are skipped, exactly as :func:`alumdb.catalog.load` does.
     """
     if not directory.is_dir():
         raise UsageError(f"{directory}: is not a folder; pass the migrations folder")
     findings: list[Finding] = []
     by_number: dict[int, list[Path]] = {}
     for path in sorted(directory.iterdir()):
-        if path.name.startswith(".") or not path.name.endswith(".sql"):
+        if not is_candidate(path.name):
             continue
         if not path.is_file():
             findings.append(
