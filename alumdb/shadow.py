@@ -178,6 +178,7 @@ UNION ALL SELECT format('DROP %s IF EXISTS %s CASCADE',
      WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
    c.oid::regclass) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+ AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
 UNION ALL SELECT format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::regprocedure)
  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
 UNION ALL SELECT format('DROP TYPE IF EXISTS %s CASCADE', t.oid::regtype)
@@ -194,13 +195,17 @@ def contents(conn: psycopg.Connection[Any]) -> list[str]:
 
 
 def empty(conn: psycopg.Connection[Any]) -> None:
-    """Drop everything :func:`contents` lists (the statements come from the catalog)."""
-    for _ in range(3):  # a later drop may find an object an earlier CASCADE removed
+    """Drop everything :func:`contents` lists (the statements come from the catalog).
+
+    Best effort, as it runs while another error may be on its way: a statement that
+    fails (an object an earlier CASCADE took along, say) is retried in the next round.
+    """
+    for _ in range(3):
         statements = [str(row[0]) for row in conn.execute(EMPTYING).fetchall()]
         if not statements:
             return
         for statement in statements:
-            with contextlib.suppress(psycopg.errors.UndefinedObject):
+            with contextlib.suppress(psycopg.Error):
                 conn.execute(sql.SQL(statement))
 
 

@@ -259,8 +259,7 @@ def test_row_level_security_turned_off_is_drift(
     assert result.returncode == DRIFT_EXIT, result.stdout + result.stderr
     lines = difference_lines(result.stdout)
     assert lines == [
-        "~ row security public.contacts: expected enabled, not forced; found disabled, not "
-        "forced",
+        "~ row security public.contacts: expected enabled, not forced; found disabled, not forced",
         "- policy public.contacts.pol_contacts_tenant: expected AS PERMISSIVE FOR ALL TO "
         "PUBLIC USING ((tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), "
         "''::text))::uuid)); found nothing",
@@ -320,3 +319,49 @@ END $$;
     assert "interrupted: the shadow database was removed" in err
     assert "Traceback" not in err
     assert shadow_databases(pg_server) == []
+
+
+def test_shadow_url_is_emptied_afterwards_and_must_be_empty(
+    run_invoke: Invoke, pg_server: PgServer, template_db: str, fresh_db: str
+) -> None:
+    url = pg_server.url(template_db)
+    result = run_invoke("drift", "--database-url", url, "--shadow-url", fresh_db)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(--shadow-url)" in result.stdout and "no drift" in result.stdout
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        assert shadow.contents(conn) == []  # emptied again
+    refused = run_invoke("drift", "--database-url", url, "--shadow-url", url)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--shadow-url postgresql://alumoutreach:***@" in refused.stderr
+    assert "the database is not empty" in refused.stderr
+    assert pg_server.password not in refused.stdout + refused.stderr
+    assert "replaying" not in refused.stdout
+
+
+@pytest.mark.slow
+def test_a_read_only_role_without_createdb_gets_a_container_shadow(
+    run_invoke: Invoke, pg_server: PgServer, clone: str
+) -> None:
+    """The target needs nothing but SELECT on schema_migrations; no CREATEDB: a container."""
+    role = f"drift_reader_{os.getpid()}"
+    with psycopg.connect(clone, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw' NOCREATEDB")
+        conn.execute(f"GRANT SELECT ON schema_migrations TO {role}")
+    try:
+        url = psycopg.conninfo.make_conninfo(clone, user=role, password="reader-pw")
+        result = run_invoke("drift", "--database-url", url)
+        assert result.returncode == DRIFT_EXIT, result.stdout + result.stderr
+        assert "into container alumdbshadow" in result.stdout
+        # The grant that lets the role read the history is itself a difference.
+        assert difference_lines(result.stdout) == [
+            f"+ privileges table public.schema_migrations: expected nothing; found {role}: SELECT"
+        ]
+        left = subprocess.run(
+            ["docker", "ps", "-a", "--filter", f"name={shadow.CONTAINER_PREFIX}", "-q"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert left.stdout.strip() == ""
+    finally:
+        with psycopg.connect(clone, autocommit=True) as conn:
+            conn.execute(f"REVOKE ALL ON schema_migrations FROM {role}")
+            conn.execute(f"DROP ROLE {role}")
