@@ -402,7 +402,10 @@ def drift(
                 on_progress=progress,
             )
     except KeyboardInterrupt:
-        raise Exit("interrupted: the shadow database was removed", code=130) from None
+        raise Exit(
+            "interrupted: the target was only read and the shadow database is removed",
+            code=130,
+        ) from None
     differences = result.comparison.differences
     if json_:
         document = {

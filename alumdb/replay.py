@@ -1,8 +1,9 @@
 """Drift by replay: what a database should be, built from its own history, against what it is.
 
 1. The files of the migrations the target recorded are verified on disk first (the
-   runner's own check, on a read-only session): an applied file edited or deleted
-   stops the run with the runner's changed-file error before anything is replayed.
+   runner's own plan, as ``--dry-run`` makes it: reads only): an applied file edited
+   or deleted stops the run with the runner's changed-file error (exit 6) before
+   anything is replayed.
 2. The target's schema and its ``schema_migrations`` rows are read in one
    ``REPEATABLE READ, READ ONLY`` transaction (with a short ``lock_timeout``): the
    target is only read, and the only lock taken beyond the catalogs' is ACCESS SHARE
@@ -90,9 +91,10 @@ def _choose_shadow(
                 environment.docker_client()
             except AlumdbError:
                 raise UsageError(
-                    f"role {conn.info.user!r} may not create databases, so drift cannot make "
-                    "its shadow database on the target's server, and Docker is not reachable "
-                    "for a throwaway container; pass --shadow-url URL of an empty database"
+                    f"role {conn.info.user!r} may not create databases here (or the server "
+                    "is a read-only standby), so drift cannot make its shadow database on "
+                    "the target's server, and Docker is not reachable for a throwaway "
+                    "container; pass --shadow-url URL of an empty database"
                 ) from None
         return shadow.in_container(project_dir, wait)
     return shadow.on_server(connection_params(conn))
@@ -131,8 +133,10 @@ def check(
 ) -> Result:
     """Compare the schema of ``conn``'s database with what its recorded migrations make."""
     started = time.monotonic()
-    # Every later statement on this session is read-only, the runner's check included.
-    conn.execute("SET default_transaction_read_only = on")
+    # The runner's own plan (a dry run reads and writes nothing) refuses an applied file
+    # edited or deleted on disk. No session-level SET here: through a pooler in
+    # transaction mode it would outlive this run in a server session the application
+    # uses; the snapshot's transaction is READ ONLY by itself.
     runner.migrate(conn, folder, runner.Options(dry_run=True, allow_out_of_order=True))
     applied, actual = read_snapshot(conn)
     versions = [row.version for row in applied]

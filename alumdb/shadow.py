@@ -77,8 +77,10 @@ def _uninterrupted(cleanup: Callable[[], None]) -> None:
 
 
 def may_create_databases(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the role may CREATE DATABASE here (never on a standby, which is read-only)."""
     row = conn.execute(
-        "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+        "SELECT (rolcreatedb OR rolsuper) AND NOT pg_is_in_recovery()"
+        " FROM pg_roles WHERE rolname = current_user"
     ).fetchone()
     return bool(row and row[0])
 

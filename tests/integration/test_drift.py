@@ -316,7 +316,7 @@ END $$;
             proc.kill()
             proc.communicate()
     assert proc.returncode == 130, out + err
-    assert "interrupted: the shadow database was removed" in err
+    assert "interrupted: the target was only read and the shadow database is removed" in err
     assert "Traceback" not in err
     assert shadow_databases(pg_server) == []
 
@@ -342,11 +342,14 @@ def test_shadow_url_is_emptied_afterwards_and_must_be_empty(
 def test_a_read_only_role_without_createdb_gets_a_container_shadow(
     run_invoke: Invoke, pg_server: PgServer, clone: str
 ) -> None:
-    """The target needs nothing but SELECT on schema_migrations; no CREATEDB: a container."""
+    """The target needs nothing but SELECT on schema_migrations, in read-only transactions;
+    a role without CREATEDB gets its shadow in a throwaway container."""
     role = f"drift_reader_{os.getpid()}"
     with psycopg.connect(clone, autocommit=True) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw' NOCREATEDB")
         conn.execute(f"GRANT SELECT ON schema_migrations TO {role}")
+        # Every transaction of the role is read-only: a write by drift would fail.
+        conn.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
     try:
         url = psycopg.conninfo.make_conninfo(clone, user=role, password="reader-pw")
         result = run_invoke("drift", "--database-url", url)
