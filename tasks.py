@@ -356,7 +356,9 @@ def erd(
         "role that may not create databases",
         "shadow_container": "replay into a throwaway container of POSTGRES_IMAGE instead of "
         "a database on the target's server",
-    }
+        "wait": "seconds to wait for the database to accept connections (default: 0)",
+    },
+    auto_shortflags=False,  # -h would be --shadow-container: long options only
 )
 @engine_errors
 def drift(
@@ -378,7 +380,6 @@ def drift(
     - missing, ~ changed, with both definitions. Exit 0 when identical, 10 when drifted.
     """
     from alumdb import replay
-    from alumdb.errors import SchemaDriftError
 
     if shadow_url is not None and shadow_container:
         raise UsageError("pass either --shadow-url or --shadow-container, not both")
@@ -406,10 +407,17 @@ def drift(
             "interrupted: the target was only read and the shadow database is removed",
             code=130,
         ) from None
+    _render_drift(result, connected.where, json_)
+
+
+def _render_drift(result: Any, where: str, json_: bool) -> None:
+    """Print what ``invoke drift`` found (``result`` is an ``alumdb.replay.Result``)."""
+    from alumdb.errors import SchemaDriftError
+
     differences = result.comparison.differences
     if json_:
         document = {
-            "database": connected.where,
+            "database": where,
             "shadow": result.shadow,
             "replayed": [m.version for m in result.replayed],
             "identical": not differences,

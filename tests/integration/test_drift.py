@@ -368,3 +368,24 @@ def test_a_read_only_role_without_createdb_gets_a_container_shadow(
         with psycopg.connect(clone, autocommit=True) as conn:
             conn.execute(f"REVOKE ALL ON schema_migrations FROM {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (["--shadow-url", "mysql://u:secret-pw@h/db"], 2, "--shadow-url: scheme 'mysql'"),
+        (["--shadow-url", "postgresql://h/db", "--shadow-container"], 2, "not both"),
+        (["--migrations", "/nonexistent/migrations"], 3, "does not exist"),
+    ],
+    ids=["shadow-url-scheme", "two-shadows", "no-folder"],
+)
+def test_bad_drift_arguments(
+    run_invoke: Invoke, pg_server: PgServer, template_db: str, case: tuple[list[str], int, str]
+) -> None:
+    args, code, message = case
+    result = run_invoke("drift", "--database-url", pg_server.url(template_db), *args)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "secret-pw" not in result.stdout + result.stderr
+    assert "replaying" not in result.stdout
