@@ -201,10 +201,19 @@ def test_database_at_005_compares_with_001_to_005(
 ) -> None:
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         runner.migrate(conn, catalog.load(MIGRATIONS), runner.Options(target="005"))
-    result = run_invoke("drift", "--database-url", fresh_db)
+    # A shadow left by a run killed with SIGKILL is named, with how to drop it.
+    leftover = f"{shadow.PREFIX}killed{os.getpid()}"
+    with pg_server.admin() as conn:
+        conn.execute(f'CREATE DATABASE "{leftover}"')
+    try:
+        result = run_invoke("drift", "--database-url", fresh_db)
+    finally:
+        pg_server.drop_database(leftover)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "replaying 5 recorded migrations (001..005)" in result.stdout
     assert "no drift: the schema is what the 5 recorded migrations make" in result.stdout
+    assert f"note: shadow database {leftover} exists on the server" in result.stdout
+    assert f"DROP DATABASE {leftover} WITH (FORCE)" in result.stdout
     assert shadow_databases(pg_server) == []
 
 
