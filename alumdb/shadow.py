@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from alumdb import database, environment
-from alumdb.errors import UsageError
+from alumdb.errors import EnvironmentFailure, UsageError
 
 PREFIX = "alumdb_shadow_"
 CONTAINER_PREFIX = "alumdbshadow"
@@ -112,11 +112,32 @@ def _create_statement(conn: psycopg.Connection[Any], name: str) -> sql.Composed:
     return sql.SQL(" ").join(parts)
 
 
+def _reason(exc: psycopg.Error) -> str:
+    return (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+
+
 def _drop(params: database.Conninfo, name: str) -> None:
+    try:
+        with database.connect(params, application_name="alumdb drift") as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    except psycopg.Error as exc:
+        raise EnvironmentFailure(
+            f"could not drop the shadow database {name}: {_reason(exc)}; drop it with "
+            f"DROP DATABASE {name} WITH (FORCE)"
+        ) from None
+
+
+def _create(params: database.Conninfo, name: str) -> None:
     with database.connect(params, application_name="alumdb drift") as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        try:
+            admin.execute(_create_statement(admin, name))
+        except psycopg.Error as exc:
+            raise UsageError(
+                f"cannot create the shadow database {name} on the target's server: "
+                f"{_reason(exc)}; pass --shadow-container or --shadow-url URL"
+            ) from None
 
 
 @contextlib.contextmanager
@@ -129,8 +150,7 @@ def on_server(params: database.Conninfo) -> Iterator[Shadow]:
     name = f"{PREFIX}{secrets.token_hex(6)}"
     try:
         with _interruptible():
-            with database.connect(params, application_name="alumdb drift") as admin:
-                admin.execute(_create_statement(admin, name))
+            _create(params, name)
             yield Shadow({**params, "dbname": name}, f"database {name} on the target's server")
     finally:
         _uninterrupted(lambda: _drop(params, name))
@@ -203,7 +223,13 @@ def empty(conn: psycopg.Connection[Any]) -> None:
     fails (an object an earlier CASCADE took along, say) is retried in the next round.
     """
     for _ in range(3):
-        statements = [str(row[0]) for row in conn.execute(EMPTYING).fetchall()]
+        try:
+            statements = [str(row[0]) for row in conn.execute(EMPTYING).fetchall()]
+        except psycopg.Error as exc:
+            raise EnvironmentFailure(
+                f"could not empty the shadow database {conn.info.dbname!r} after the run: "
+                f"{_reason(exc)}; empty it by hand before the next drift"
+            ) from None
         if not statements:
             return
         for statement in statements:
