@@ -68,9 +68,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def migrations(session: nox.Session) -> None:
-    """Fresh databases: migrate twice (same schema), the compose loop agrees (invoke verify)."""
+    """Fresh databases: migrate twice (same schema), the compose loop agrees (invoke verify);
+    migrations/schema.sql is the schema they make (invoke schema --check)."""
     _install(session)
     session.run("invoke", "verify")
+    session.run("invoke", "schema", "--check")
 
 
 @nox.session(python=PYTHON)

@@ -20,7 +20,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from alumdb import catalog, environment, runner, scaffold, target, tenancy
+from alumdb import catalog, database, environment, runner, scaffold, target, tenancy
 from alumdb import status as migration_status
 from alumdb.errors import (
     AlumdbError,
@@ -408,6 +408,134 @@ def erd(
         _say(f"{readme}: schema diagram updated")
     else:
         _say(f"{readme}: schema diagram already up to date")
+
+
+@task(
+    help={
+        **TARGET_HELP,
+        "json": "print JSON for scripts instead of one line per difference",
+        "shadow_url": "an empty database to replay into (emptied again afterwards), for a "
+        "role that may not create databases",
+        "shadow_container": "replay into a throwaway container of POSTGRES_IMAGE instead of "
+        "a database on the target's server",
+        "wait": "seconds to wait for the database to accept connections (default: 0)",
+    },
+    auto_shortflags=False,  # -h would be --shadow-container: long options only
+)
+@engine_errors
+def drift(
+    c: Context,
+    env: str | None = None,
+    database_url: str | None = None,
+    json_: bool = False,
+    shadow_url: str | None = None,
+    shadow_container: bool = False,
+    migrations: str | None = None,
+    wait: str | None = None,
+) -> None:
+    """Compare the database's schema with what its recorded migrations make (read-only).
+
+    Verifies the recorded files on disk first (an edited applied file: exit 6),
+    replays exactly the migrations recorded in schema_migrations into a throwaway
+    shadow database (CREATE DATABASE on the same server, dropped afterwards), then
+    compares the two catalogs object by object. One line per difference: + extra,
+    - missing, ~ changed, with both definitions. Exit 0 when identical, 10 when drifted.
+    """
+    from alumdb import replay
+
+    if shadow_url is not None and shadow_container:
+        raise UsageError("pass either --shadow-url or --shadow-container, not both")
+    shadow_params = database.parse_url(shadow_url, "--shadow-url") if shadow_url else None
+    folder = catalog.load(_folder(migrations))
+    resolved = target.resolve(ROOT, env, database_url)
+    seconds = _positive(wait, "--wait", 0.0)
+    connected = target.connect(resolved, start=False, wait=seconds)
+    progress = (lambda _: None) if json_ else (lambda line: _say(f"  {line}"))
+    try:
+        with connected.conn as conn:
+            if not json_:
+                _say(f"drift of {connected.where} (read-only)")
+            result = replay.check(
+                conn,
+                folder,
+                project_dir=ROOT,
+                shadow_url=shadow_params,
+                container=shadow_container,
+                wait=max(seconds, 60.0),
+                on_progress=progress,
+            )
+    except KeyboardInterrupt:
+        raise Exit(
+            "interrupted: the target was only read and the shadow database is removed",
+            code=130,
+        ) from None
+    _render_drift(result, connected.where, json_)
+
+
+def _render_drift(result: Any, where: str, json_: bool) -> None:
+    """Print what ``invoke drift`` found (``result`` is an ``alumdb.replay.Result``)."""
+    from alumdb.errors import SchemaDriftError
+
+    differences = result.comparison.differences
+    if json_:
+        document = {
+            "database": where,
+            "shadow": result.shadow,
+            "replayed": [m.version for m in result.replayed],
+            "identical": not differences,
+            "differences": [d.to_json() for d in differences],
+            "notes": result.notes,
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        for line in result.notes:
+            _say(line)
+        for difference in differences:
+            _say(difference.line())
+    if differences:
+        raise Exit(
+            f"error: drift: {len(differences)} difference(s) from the "
+            f"{len(result.replayed)} recorded migrations",
+            code=SchemaDriftError.exit_code,
+        )
+    if not json_:
+        _say(
+            f"no drift: the schema is what the {len(result.replayed)} recorded migrations "
+            f"make ({result.seconds:.1f}s)"
+        )
+
+
+@task(
+    help={
+        "check": "only check: exit 1 when migrations/schema.sql is stale, change nothing",
+        "migrations": TARGET_HELP["migrations"],
+    }
+)
+@engine_errors
+def schema(c: Context, check: bool = False, migrations: str | None = None) -> None:
+    """Regenerate migrations/schema.sql: the fully migrated schema, as pg_dump writes it.
+
+    Migrates every file into a scratch compose project of its own (removed at the
+    end) and writes its `pg_dump --schema-only --no-owner`, made stable. Commit it
+    with the migration that changes it, so a review shows the whole schema's change.
+    """
+    from alumdb import schema_dump
+
+    folder = catalog.load(_folder(migrations))
+    text = schema_dump.generate(ROOT, folder)
+    path = schema_dump.path(folder)
+    if check:
+        if not schema_dump.is_current(folder, text):
+            raise Exit(
+                f"error: {path} is stale (it is not the schema the migrations make); "
+                "run `invoke schema` and commit it",
+                code=1,
+            )
+        _say(f"{path}: up to date")
+    elif schema_dump.write(folder, text):
+        _say(f"{path}: written")
+    else:
+        _say(f"{path}: already up to date")
 
 
 @task(help={"migrations": TARGET_HELP["migrations"]})

@@ -11,9 +11,10 @@ migration; any other edit does. A UTF-8 byte-order mark is refused outright:
 psql, and so the compose ``migrations`` service, would send it to the server
 as part of the first statement.
 
-Files that do not end in ``.sql`` (the README, the template) and hidden files
-are not migrations and are ignored; any other ``*.sql`` file must follow the
-naming convention, so that the compose loop and this engine run the same set.
+Files that do not end in ``.sql`` (the README, the template), hidden files and
+``schema.sql`` (the schema snapshot ``invoke schema`` writes) are not migrations
+and are ignored; any other ``*.sql`` file must follow the naming convention, so
+that the compose loop and this engine run the same set.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 NO_TRANSACTION_DIRECTIVE = "-- alumdb:no-transaction"
 BOM = "\ufeff"
 ASCII_SPACE = " \t\r\n\v\f"  # what the shell's [[:space:]] matches
+# The schema snapshot beside the migrations (alumdb.schema_dump): the one *.sql file
+# of the folder that is not a migration.
+SNAPSHOT_FILE = "schema.sql"
 
 
 def format_version(number: int) -> str:
@@ -180,14 +184,17 @@ def is_no_transaction(text: str) -> bool:
 def migration_paths(directory: Path) -> list[Path]:
     """The files of ``directory`` that are migrations or meant to be, sorted by name.
 
-    Every ``*.sql`` entry that is not hidden: what the compose loop's shell glob sees.
-    The README, the template and ``.hidden.sql`` files are not migrations. The one
-    listing for the catalog, the linter and the tasks.
+    Every ``*.sql`` entry that is not hidden and not the schema snapshot
+    (:data:`SNAPSHOT_FILE`). The README, the template, ``.hidden.sql`` files and
+    ``schema.sql`` are not migrations. The one listing for the catalog, the linter
+    and the tasks.
     """
     # os.scandir: the entries' types come with the listing, no stat per file.
     with os.scandir(directory) as listing:
         names = sorted(
-            e.name for e in listing if not e.name.startswith(".") and e.name.endswith(".sql")
+            e.name
+            for e in listing
+            if not e.name.startswith(".") and e.name.endswith(".sql") and e.name != SNAPSHOT_FILE
         )
     return [directory / name for name in names]
 

@@ -88,6 +88,12 @@ class VerifyError(AlumdbError):
     exit_code = 9
 
 
+class SchemaDriftError(AlumdbError):
+    """``invoke drift``: the schema differs from what the recorded migrations make."""
+
+    exit_code = 10
+
+
 class LintError(AlumdbError):
     """The linter could not run (for example, the ``squawk`` binary is missing)."""
 

@@ -18,20 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
 from alumdb import catalog, database, environment, runner, tracking
-from alumdb.errors import EnvironmentFailure, VerifyError
-
-if TYPE_CHECKING:
-    import docker
+from alumdb.errors import VerifyError
+from alumdb.schema_dump import dump as schema_dump
 
 SCRATCH_PREFIX = "alumdbverify"
-# pg_dump (15.14 and later) brackets its output with \restrict/\unrestrict and a random
-# key; those lines differ on every dump and say nothing about the schema.
-VOLATILE_DUMP_PREFIXES = ("\\restrict ", "\\unrestrict ")
 
 
 @dataclass(frozen=True)
@@ -41,28 +36,6 @@ class Step:
     name: str
     detail: str
     seconds: float
-
-
-def normalise_dump(text: str) -> str:
-    """A schema dump without the lines that change from one dump to the next."""
-    return "".join(
-        line
-        for line in text.splitlines(keepends=True)
-        if not line.startswith(VOLATILE_DUMP_PREFIXES)
-    )
-
-
-def schema_dump(client: docker.DockerClient, point: environment.Endpoint) -> str:
-    """``pg_dump --schema-only`` of the endpoint's database, run inside its container."""
-    container = client.containers.get(point.container)
-    command = ["pg_dump", "--schema-only", "--no-owner", "-U", point.user, "-d", point.dbname]
-    code, (out, err) = container.exec_run(command, demux=True)
-    if code != 0:
-        reason = (err or b"").decode("utf-8", "replace").strip().splitlines()
-        raise EnvironmentFailure(
-            f"pg_dump in {point.container} failed: {reason[-1] if reason else code}"
-        )
-    return normalise_dump((out or b"").decode("utf-8"))
 
 
 def diff_excerpt(expected: str, actual: str, labels: tuple[str, str], lines: int = 12) -> str:

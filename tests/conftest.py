@@ -13,6 +13,7 @@ under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -26,7 +27,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from alumdb import catalog, environment, runner, verify
+from alumdb import catalog, environment, runner
+from alumdb import schema_dump as dumping
 from alumdb.errors import AlumdbError
 from tests.helpers import MIGRATIONS, ROOT
 from tools import provision
@@ -210,15 +212,11 @@ def apply_files(pg_server: PgServer) -> Callable[[str, list[Path]], None]:
 
 @pytest.fixture
 def schema_dump(pg_server: PgServer) -> Callable[[str], str]:
-    """``pg_dump --schema-only`` of a database, run inside the container."""
+    """``pg_dump --schema-only`` of a database, run inside the container (the engine's own)."""
+    client = environment.docker_client()
 
     def dump(url: str) -> str:
-        result = pg_server.exec(
-            "pg_dump", "--schema-only", "--no-owner", "-U", pg_server.endpoint.user,
-            "-d", _dbname(url),
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr.decode()
-        return verify.normalise_dump(result.stdout.decode())
+        return dumping.dump(client, dataclasses.replace(pg_server.endpoint, dbname=_dbname(url)))
 
     return dump
 
