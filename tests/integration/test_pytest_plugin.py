@@ -24,6 +24,7 @@ pytestmark = pytest.mark.docker
 
 INNER_TESTS = """
 import json, os
+import psycopg
 import pytest
 
 def record(url, template, **extra):
