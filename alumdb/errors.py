@@ -88,3 +88,9 @@ class LintError(AlumdbError):
     """The linter could not run (for example, the ``squawk`` binary is missing)."""
 
     exit_code = 8
+
+
+class SeedError(AlumdbError):
+    """``seed`` refused its target (prod, not disposable, not migrated); nothing was written."""
+
+    exit_code = 10

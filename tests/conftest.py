@@ -244,3 +244,11 @@ def run_invoke(pg_server: PgServer) -> Callable[..., subprocess.CompletedProcess
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def alumdb_server(pg_server: PgServer) -> Any:
+    """The alumdb pytest plugin's server is this session's PostgreSQL (no second one)."""
+    from alumdb.pytest_plugin import Server
+
+    return Server(psycopg.conninfo.conninfo_to_dict(pg_server.url()))
