@@ -151,8 +151,8 @@ def generate(options: Options, index: int, pools: gen.Pools, perms: dict[str, ob
     )
     n = sizes.contacts
     people.users(ctx, sizes.users, perms)
-    people.contacts(ctx, n)
-    outreach.segments(ctx, sizes.segments)
+    people.contacts(ctx, n, sizes.detail)
+    outreach.segments(ctx, sizes.segments, sizes.detail)
     outreach.templates(ctx, sizes.templates)
     outreach.campaigns(ctx, sizes.campaigns, sizes.messages_per_contact)
     inbox.threads(ctx, int(n * sizes.threads_per_contact))

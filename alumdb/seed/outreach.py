@@ -71,7 +71,7 @@ def _name(names: tuple[str, ...], i: int) -> str:
     return names[i % len(names)] + (f" {i // len(names) + 1}" if i >= len(names) else "")
 
 
-def segments(ctx: Ctx, count: int) -> None:
+def segments(ctx: Ctx, count: int, detail: float = 1.0) -> None:
     rows = ctx.table(
         "segments",
         "id",
@@ -90,7 +90,7 @@ def segments(ctx: Ctx, count: int) -> None:
         rules = None
         if kind != "static":
             rules = js({"all": [{"field": "graduation_year", "op": ">=", "value": 1990 + i}]})
-        k = max(1, int(len(contacts) * ctx.rng.uniform(0.03, 0.3)))
+        k = max(1, int(len(contacts) * ctx.rng.uniform(0.03, 0.3) * max(detail, 0.2)))
         members = ctx.rng.sample(range(len(contacts)), min(k, len(contacts)))
         computed = ctx.ago(7)
         rows.append(

@@ -100,7 +100,8 @@ def users(ctx: Ctx, count: int, permission_ids: dict[str, object]) -> None:
         ctx.add("user_roles", uid, role_ids["Owner" if i == 0 else ctx.pick(("Staff", "Viewer"))])
 
 
-def contacts(ctx: Ctx, count: int) -> None:
+def contacts(ctx: Ctx, count: int, detail: float = 1.0) -> None:
+    """``count`` contacts; ``detail`` is the share that gets attributes, consents, events, tags."""
     rows = ctx.table(
         "contacts",
         "id",
@@ -151,6 +152,7 @@ def contacts(ctx: Ctx, count: int) -> None:
         )
         found.append((cid, email, phone, created))
     ctx.refs["contacts"] = found
+    ctx.refs["detailed"] = [c for c in found if detail >= 1 or ctx.chance(detail)]
     _identifiers(ctx)
     _attributes(ctx)
     _consents(ctx)
@@ -188,7 +190,7 @@ def _attributes(ctx: Ctx) -> None:
         "lifetime_giving": lambda: round(ctx.rng.expovariate(1 / 800), 2),
     }
     keys = tuple(makers)
-    for cid, *_ in ctx.refs["contacts"]:
+    for cid, *_ in ctx.refs["detailed"]:
         for key in ctx.rng.sample(keys, ctx.rng.randint(1, 4)):
             ctx.add("contact_attributes", ctx.uid(), cid, key, js(makers[key]()))
 
@@ -215,7 +217,7 @@ def _consents(ctx: Ctx) -> None:
         "granted_at",
         "revoked_at",
     )
-    for cid, email, phone, created in ctx.refs["contacts"]:
+    for cid, email, phone, created in ctx.refs["detailed"]:
         if email:
             _consent(ctx, cid, "email", "newsletter", created)
             if ctx.chance(0.4):
@@ -227,6 +229,7 @@ def _consents(ctx: Ctx) -> None:
 def _history(ctx: Ctx) -> None:
     ctx.table("contact_timeline_events", "id", "contact_id", "event_type", "occurred_at", "payload")
     ctx.table("contact_tags", "contact_id", "tag")
+    detailed = {c[0] for c in ctx.refs["detailed"]}
     for cid, _email, _phone, created in ctx.refs["contacts"]:
         ctx.add(
             "contact_timeline_events",
@@ -236,6 +239,8 @@ def _history(ctx: Ctx) -> None:
             created,
             js({"source": "seed"}),
         )
+        if cid not in detailed:
+            continue
         for _ in range(ctx.rng.choice((0, 0, 1, 1, 2, 3))):
             kind = ctx.pick(EVENT_TYPES)
             payload = {"amount": ctx.rng.randint(10, 5000)} if kind == "donation.received" else {}

@@ -26,6 +26,9 @@ class Sizes:
     jobs_per_contact: float = 0.05
     # Campaign messages across all runs of a tenant, per contact.
     messages_per_contact: float = 1.0
+    # The share of contacts with attributes, consents, a history and tags (and of the
+    # segments' usual size): below 1 for big, lean data sets such as the query bench.
+    detail: float = 1.0
 
 
 PRESETS: dict[str, Sizes] = {
