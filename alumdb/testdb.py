@@ -198,3 +198,65 @@ def clone(conn: psycopg.Connection[Any], template: str) -> str:
         )
     )
     return name
+
+
+class ClonePool:
+    """Clones made ahead of time and dropped behind, on a thread of their own.
+
+    The way IntegreSQL serves test databases: while a test runs, the next clone is
+    already being made and the previous test's database is being dropped, so handing
+    a test its database costs a queue look-up instead of a ``CREATE DATABASE`` (as long
+    as tests take longer than a clone). :meth:`close` drops every clone still around.
+    """
+
+    def __init__(self, params: database.Conninfo, template: str, spares: int = 1) -> None:
+        import queue
+        import threading
+
+        self._params, self._template = params, template
+        self._ready: queue.Queue[str | BaseException] = queue.Queue()
+        self._drops: queue.Queue[str] = queue.Queue()
+        self._wanted = threading.Semaphore(max(1, spares))
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="alumdb-clones", daemon=True)
+        self._thread.start()
+
+    def get(self, timeout: float = 300.0) -> str:
+        """The name of a fresh clone (waits for one when none is ready yet)."""
+        item = self._ready.get(timeout=timeout)
+        self._wanted.release()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def release(self, name: str) -> None:
+        """Drop ``name`` in the background."""
+        self._drops.put(name)
+
+    def close(self) -> None:
+        """Stop the thread once it dropped every released clone; drop the spares."""
+        self._closing.set()
+        self._thread.join(timeout=300)
+        with admin_connection(self._params) as conn:
+            while not self._ready.empty():
+                item = self._ready.get_nowait()
+                if isinstance(item, str):
+                    drop(conn, item)
+
+    def _work(self) -> None:
+        try:
+            conn = admin_connection(self._params)
+        except Exception as exc:  # handed to the test that asks next
+            self._ready.put(exc)
+            return
+        with conn:
+            while True:
+                while not self._drops.empty():
+                    drop(conn, self._drops.get_nowait())
+                if self._closing.is_set():
+                    return
+                if self._wanted.acquire(timeout=0.01) and not self._closing.is_set():
+                    try:
+                        self._ready.put(clone(conn, self._template))
+                    except Exception as exc:
+                        self._ready.put(exc)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,11 +167,13 @@ def seed(
     options: Options,
     on_progress: ProgressSink = _ignore,
     allow_non_dev: bool = False,
+    only: Sequence[int] | None = None,
 ) -> Report:
     """Seed ``options.tenants`` tenants; tenants already there are skipped.
 
     A database error stops the run with :class:`SeedError`; the tenant being written
-    is rolled back, the tenants before it stay.
+    is rolled back, the tenants before it stay. ``only`` (1-based tenant numbers) lets
+    several connections seed disjoint tenants at once; the caller then runs ANALYZE.
     """
     started = time.monotonic()
     guard(conn, allow_non_dev)
@@ -183,7 +185,7 @@ def seed(
         on_progress(p)
 
     try:
-        return _seed(conn, options, track, started)
+        return _seed(conn, options, track, started, only)
     except psycopg.Error as exc:
         reason = (exc.diag.message_primary or str(exc)).splitlines()[0]
         raise SeedError(
@@ -193,13 +195,17 @@ def seed(
 
 
 def _seed(
-    conn: psycopg.Connection[Any], options: Options, on_progress: ProgressSink, started: float
+    conn: psycopg.Connection[Any],
+    options: Options,
+    on_progress: ProgressSink,
+    started: float,
+    only: Sequence[int] | None,
 ) -> Report:
     report = Report(rows=dict.fromkeys(("tenants", *TABLES), 0))
     perms = _permissions(conn)
     pools = gen.make_pools(options.seed)
     total = 0
-    for index in range(1, options.tenants + 1):
+    for index in only if only is not None else range(1, options.tenants + 1):
         slug = gen.tenant_slug(options.seed, index)
         tid = gen.tenant_id(options.seed, index)
         if _tenant_exists(conn, tid):
@@ -219,7 +225,7 @@ def _seed(
                 with conn.cursor() as cur:
                     cur.executemany(statement, params)
         report.seeded.append(slug)
-    if report.seeded:
+    if report.seeded and only is None:
         conn.execute("ANALYZE")  # fresh statistics, so the planner sees the new sizes
     report.seconds = time.monotonic() - started
     return report
