@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, report, workloads
+from bench import coldstart, fixture, report, workloads
 from bench.contenders import Contender, ContenderFailed, build, dbmate_binary
 from bench.report import Result, Results
 from bench.server import ROOT, BenchError, BenchServer
@@ -73,6 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=RESULTS,
         help="folder for latest.json and latest.png (quick.* with --quick)",
+    )
+    parser.add_argument(
+        "--fixture-repeats",
+        type=int,
+        default=20,
+        help="clones vs migrates of migrations/ for the pytest fixture (bench/fixture.py); "
+        "0 skips them (default 20)",
     )
     args = parser.parse_args(argv)
     if args.repeats is None:
@@ -272,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = {k: c.label for k, c in all_contenders.items()}
     results = Results()
     cold: dict[str, Any] | None = None
+    fixture_result: dict[str, Any] | None = None
     load_points: list[dict[str, Any]] = [{"at": "start", "loadavg": load_start}]
     info: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="alumdb-bench-") as tmp:
@@ -318,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
                     times = coldstart.measure(server, cold_workload, args.cold_repeats, say)
                     cold = summarise_cold(times, results, cold_workload)
                     load_points.append({"at": "cold start", "loadavg": loadavg()})
+            if args.fixture_repeats > 0 and real is not None:
+                say(f"fixture: {args.fixture_repeats} clones vs migrates of migrations/")
+                fixture_result = fixture.measure(
+                    server, ROOT / "migrations", args.fixture_repeats, 5
+                )
         except BenchError as exc:
             say(f"error: {exc}")
             return 1
@@ -336,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     say("")
     for check in checks:
         say(check.line())
+    for line in fixture.lines(fixture_result) if fixture_result else []:
+        say(line)
     load_end = loadavg()
     say("")
     say(
@@ -363,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         "workloads": [{"name": n, "files": f} for n, f in workload_list],
         "results": [r.to_json(results.floor(r.workload, r.mode)) for r in results.items],
         "cold_start": cold,
+        "fixture": fixture_result,
         "targets": [t.to_json() for t in checks],
         "seconds": round(time.perf_counter() - started, 1),
     }
