@@ -6,8 +6,9 @@ default strategy and ``FILE_COPY``), against what a test would pay without it (a
 new database and a full ``migrate`` of the same folder, in-process and through
 ``invoke migrate``). The one-time template build and the drop after each test are
 reported too. Target: ``alumdb_url`` at least 10 times faster than the in-process
-migrate (the synchronous clone's ratio is reported beside it). Writes the ``fixture`` section of bench/results/latest.json (keeping the
-rest of the document), or of ``--output``.
+migrate (the synchronous clone's ratio is reported beside it). Writes the
+``fixture`` section of bench/results/latest.json (keeping the rest of the
+document), or of ``--output``.
 """
 
 from __future__ import annotations
