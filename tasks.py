@@ -21,6 +21,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from alumdb import catalog, database, environment, runner, scaffold, target, tenancy
+from alumdb import seed as seed_engine
 from alumdb import status as migration_status
 from alumdb.errors import (
     AlumdbError,
@@ -28,8 +29,10 @@ from alumdb.errors import (
     CheckFailed,
     DriftError,
     Interrupted,
+    SeedError,
     UsageError,
 )
+from alumdb.seed import plan as seed_plan
 
 ROOT = Path(__file__).resolve().parent
 MIGRATIONS = ROOT / "migrations"
@@ -631,3 +634,95 @@ def psql(
     if command is not None:
         args += ["-c", command]
     c.run(shlex.join(args), pty=interactive)
+
+
+class _SeedBar:
+    """The seed's progress bar: on stderr, and only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.shown = sys.stderr.isatty()
+
+    def __call__(self, p: Any) -> None:
+        if not self.shown:
+            return
+        done = p.tenant - 1 + (seed_engine.TABLES.index(p.table) + 1) / len(seed_engine.TABLES)
+        filled = int(30 * done / p.tenants)
+        bar = "#" * filled + "." * (30 - filled)
+        sys.stderr.write(
+            f"\r[{bar}] tenant {p.tenant}/{p.tenants} {p.rows:>12,} rows  {p.table:<24}"
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r" + " " * 90 + "\r")
+            sys.stderr.flush()
+
+
+@task(
+    help={
+        "env": "compose environment: dev (default); prod is always refused",
+        "database_url": TARGET_HELP["database_url"],
+        "tenants": f"how many tenants (default: {seed_plan.DEFAULT_TENANTS})",
+        "size": f"preset: {', '.join(seed_plan.PRESETS)} (default: {seed_plan.DEFAULT_PRESET}); "
+        + "; ".join(
+            f"{k}: {v.contacts:,} contacts per tenant" for k, v in seed_plan.PRESETS.items()
+        ),
+        "contacts": "contacts per tenant, overriding the preset's",
+        "seed": "random seed: the same seed gives the same rows (default: 1)",
+        "allow_non_dev": "seed a database that does not look like a disposable dev database",
+        "wait": TARGET_HELP["wait"],
+    }
+)
+@engine_errors
+def seed(
+    c: Context,
+    env: str | None = None,
+    database_url: str | None = None,
+    tenants: int = seed_plan.DEFAULT_TENANTS,
+    size: str | None = None,
+    contacts: str | None = None,
+    seed: int = 1,
+    allow_non_dev: bool = False,
+    wait: str | None = None,
+) -> None:
+    """Fill a dev database with realistic, deterministic data (COPY), then print rows per table.
+
+    Contacts with addresses, attributes, consents and timelines; segments; templates;
+    campaigns with runs and messages; inbox threads; workflows, sequences and jobs in
+    every status, for each tenant. Refuses prod, and any database that does not look
+    disposable (not on this machine, `prod` in its name, tenants it did not make)
+    unless --allow-non-dev. Tenants already seeded with this --seed are skipped.
+    """
+    if env == "prod":
+        raise SeedError("--env prod: seed writes made-up data and never runs against production")
+    per_tenant = None
+    if contacts is not None:
+        if not contacts.strip().isdigit():
+            raise UsageError(f"--contacts {contacts!r}: give a whole number of contacts per tenant")
+        per_tenant = int(contacts)
+    options = seed_plan.options(tenants, size, per_tenant, seed)
+    resolved = target.resolve(ROOT, env, database_url)
+    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    bar = _SeedBar()
+    with connected.conn as conn:
+        _say(
+            f"seeding {connected.where}: {tenants} tenant(s) x {options.sizes.contacts:,} contacts"
+        )
+        try:
+            report = seed_engine.seed(conn, options, bar, allow_non_dev=allow_non_dev)
+        finally:
+            bar.close()
+    if not report.seeded:
+        raise SeedError(
+            f"nothing to do: tenant(s) {', '.join(report.skipped)} are already seeded with "
+            f"--seed {seed}; pass another --seed or more --tenants"
+        )
+    width = max(len(t) for t in report.rows)
+    for table, count in report.rows.items():
+        _say(f"  {table:<{width}} {count:>12,}")
+    total = sum(report.rows.values())
+    _say(
+        f"done: {total:,} rows for {len(report.seeded)} tenant(s) in {report.seconds:.1f}s"
+        + (f"; skipped already seeded: {', '.join(report.skipped)}" if report.skipped else "")
+    )

@@ -116,3 +116,9 @@ class Interrupted(AlumdbError):
     """Ctrl-C (SIGINT) stopped a run; the message says what was rolled back."""
 
     exit_code = 130
+
+
+class SeedError(AlumdbError):
+    """``seed`` refused its target (prod, not disposable, not migrated); nothing was written."""
+
+    exit_code = 11

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, live, report, workloads
+from bench import coldstart, fixture, live, report, workloads
 from bench.contenders import Contender, ContenderFailed, build, dbmate_binary
 from bench.report import Result, Results
 from bench.server import ROOT, BenchError, BenchServer
@@ -97,6 +97,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run only the live-traffic scenario and record it in the existing "
         "latest.json (quick.json with --quick) and its plot, keeping the other results",
+    )
+    parser.add_argument(
+        "--fixture-repeats",
+        type=int,
+        default=20,
+        help="clones vs migrates of migrations/ for the pytest fixture (bench/fixture.py); "
+        "0 skips them (default 20)",
     )
     args = parser.parse_args(argv)
     if args.live_hold is None:
@@ -403,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     results = Results()
     cold: dict[str, Any] | None = None
     live_found: dict[str, Any] | None = None
+    fixture_result: dict[str, Any] | None = None
     load_points: list[dict[str, Any]] = [{"at": "start", "loadavg": load_start}]
     info: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="alumdb-bench-") as tmp:
@@ -452,6 +460,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.live_repeats > 0:
                 live_found = run_live(server, base, args)
                 load_points.append({"at": "live traffic", "loadavg": loadavg()})
+            if args.fixture_repeats > 0 and real is not None:
+                say(f"fixture: {args.fixture_repeats} clones vs migrates of migrations/")
+                fixture_result = fixture.measure(
+                    server, ROOT / "migrations", args.fixture_repeats, 5
+                )
         except BenchError as exc:
             say(f"error: {exc}")
             return 1
@@ -473,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     say("")
     for check in checks:
         say(check.line())
+    for line in fixture.lines(fixture_result) if fixture_result else []:
+        say(line)
     load_end = loadavg()
     say("")
     say(
@@ -503,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": [r.to_json(results.floor(r.workload, r.mode)) for r in results.items],
         "cold_start": cold,
         "live_traffic": live_found,
+        "fixture": fixture_result,
         "targets": [t.to_json() for t in checks],
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -195,14 +195,18 @@ def _dbname(url: str) -> str:
 
 @pytest.fixture
 def apply_files(pg_server: PgServer) -> Callable[[str, list[Path]], None]:
-    """Run files the way the compose loop does: psql, one transaction each, stop on error."""
+    """Run files the way the compose loop does: psql, one transaction each (none for a
+    ``-- alumdb:no-transaction`` file), stop on error."""
 
     def apply(url: str, paths: list[Path]) -> None:
         for path in paths:
+            data = path.read_bytes()
+            marked = data.split(b"\n", 1)[0].startswith(catalog.NO_TRANSACTION_DIRECTIVE.encode())
+            single = [] if marked else ["-1"]
             result = pg_server.exec(
-                "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1",
+                "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", *single,
                 "-U", pg_server.endpoint.user, "-d", _dbname(url), "-f", "-",
-                stdin=path.read_bytes(),
+                stdin=data,
             )  # fmt: skip
             if result.returncode != 0:
                 raise AssertionError(f"{path.name}: {result.stderr.decode().strip()}")
@@ -242,3 +246,11 @@ def run_invoke(pg_server: PgServer) -> Callable[..., subprocess.CompletedProcess
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def alumdb_server(pg_server: PgServer) -> Any:
+    """The alumdb pytest plugin's server is this session's PostgreSQL (no second one)."""
+    from alumdb.pytest_plugin import Server
+
+    return Server(psycopg.conninfo.conninfo_to_dict(pg_server.url()))

@@ -172,7 +172,7 @@ def test_new_migration_writes_the_next_file(run_invoke: Invoke, tmp_path: Path) 
     shutil.copytree(MIGRATIONS, folder)
     result = run_invoke("new-migration", "add_contact_notes", "--migrations", str(folder))
     assert result.returncode == 0, result.stderr
-    number = len(FILES) + 1
+    number = max(int(name.split("_", 1)[0]) for name in FILES) + 1  # after the highest
     created = folder / f"{number:03d}_add_contact_notes.sql"
     assert result.stdout.strip() == str(created)
     text = created.read_text()
