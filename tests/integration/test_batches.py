@@ -119,7 +119,8 @@ def test_more_files_than_one_message_holds(db: str, tmp_path: Path) -> None:
 
 
 def test_error_in_the_middle_of_a_message(db: str, tmp_path: Path) -> None:
-    """No position from the server: the runner replays the file to name the line."""
+    """No position from the server: the line comes from the statements that completed
+    before the error (nothing is run again)."""
     duplicate = "CREATE TABLE dup (id int);\nCREATE TABLE dup (id int);"
     folder = folder_with(tmp_path, 8, v005=duplicate)
     message, events = migrate_fails(db, folder)
