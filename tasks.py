@@ -467,7 +467,7 @@ def drift(
                 wait=max(seconds, 60.0),
                 on_progress=progress,
             )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):  # the runner turns Ctrl-C into Interrupted
         raise Exit(
             "interrupted: the target was only read and the shadow database is removed",
             code=130,

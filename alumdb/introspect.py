@@ -260,8 +260,17 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE {_user("c", "pg_class", "oid")}
 """
 
+# The role that runs the migrations (the owner of the tracking table; without one, the
+# session's user): its default privileges are named without it, so that a shadow
+# replayed by another user (a container's superuser) compares ownership-free.
+MIGRATION_ROLE = """coalesce(
+    (SELECT c.relowner FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+      WHERE c.relname = 'schema_migrations' AND c.relkind IN ('r', 'p')
+      ORDER BY ns.nspname = 'public' DESC LIMIT 1),
+    (SELECT oid FROM pg_roles WHERE rolname = current_user))"""
+
 DEFAULT_PRIVILEGES = f"""
-SELECT CASE WHEN d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+SELECT CASE WHEN d.defaclrole = {MIGRATION_ROLE}
          THEN '' ELSE 'for role ' || pg_get_userbyid(d.defaclrole) || ' ' END
        || coalesce('in schema ' || n.nspname || ' ', '')
        || 'on ' || CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences'
