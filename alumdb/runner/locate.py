@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -59,12 +60,36 @@ def statement_start(text: str, piece: slice) -> int:
 
 def statements(text: str) -> list[slice]:
     """The statements of ``text`` as slices (empty when it does not parse)."""
-    import pglast
+    from pglast import parser
 
     try:
-        return list(pglast.split(text, with_parser=True, only_slices=True))
-    except pglast.parser.ParseError:
+        tree = json.loads(parser.parse_sql_json(text))
+    except parser.ParseError:
         return []
+    return slices(text, tree)
+
+
+def slices(text: str, tree: dict[str, Any]) -> list[slice]:
+    """The character slices of the statements of ``tree`` (``parse_sql_json(text)``).
+
+    From the parser's own ``stmt_location``/``stmt_len`` (bytes of the UTF-8 text; a
+    length of 0 means "to the end"), not ``pglast.split``: pglast 5's split, the line
+    with PostgreSQL 15's grammar, misplaces every statement after the first.
+    """
+    data = text.encode("utf-8")
+    found = []
+    for raw in tree.get("stmts", []):
+        start = raw.get("stmt_location", 0)
+        length = raw.get("stmt_len", 0)
+        found.append(
+            slice(chars(data, start), chars(data, start + length if length else len(data)))
+        )
+    return found
+
+
+def chars(data: bytes, location: int) -> int:
+    """Characters in the first ``location`` bytes of the UTF-8 ``data``."""
+    return len(data[:location].decode("utf-8", "replace"))
 
 
 def failure(

@@ -16,7 +16,7 @@ from typing import Any
 
 from alumdb.catalog import Catalog, Migration
 from alumdb.errors import CatalogError
-from alumdb.runner.locate import line_col, statement_start
+from alumdb.runner.locate import chars, line_col, slices, statement_start
 from alumdb.tracking import TRACKING_TABLE, VERSION_MAX_LENGTH
 
 
@@ -40,20 +40,13 @@ def parse(migration: Migration) -> tuple[Statement, ...] | str:
         tree = json.loads(parser.parse_sql_json(text))
     except parser.ParseError as exc:
         message, where = (*exc.args, 0)[:2]
-        line, col = line_col(text, _chars(data, int(where)))
+        line, col = line_col(text, chars(data, int(where)))
         return f"{migration.filename}:{line}:{col}: {message}"
     found = []
-    for raw in tree.get("stmts", []):
+    for raw, piece in zip(tree.get("stmts", []), slices(text, tree), strict=True):
         ((kind, node),) = raw["stmt"].items()
-        start = _chars(data, raw.get("stmt_location", 0))
-        offset = statement_start(text, slice(start, start + _chars(data, raw.get("stmt_len", 0))))
-        found.append(Statement(kind, node, offset))
+        found.append(Statement(kind, node, statement_start(text, piece)))
     return tuple(found)
-
-
-def _chars(data: bytes, location: int) -> int:
-    """Characters in the first ``location`` bytes of the UTF-8 ``data``."""
-    return len(data[:location].decode("utf-8", "replace"))
 
 
 def check(catalog: Catalog, pending: list[Migration]) -> None:

@@ -146,3 +146,19 @@ def test_purpose_must_be_one_printable_line(tmp_path: Path, purpose: str) -> Non
     with pytest.raises(ScaffoldError, match="--purpose"):
         scaffold.new_migration(tmp_path, "add_notes", purpose)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_statements_are_placed_by_the_parser_locations() -> None:
+    """Every statement's slice starts after the previous one and its first token is on its
+    own line (pglast 5's ``split`` put the second statement inside the first)."""
+    from alumdb.runner import locate
+
+    text = "-- header\n-- more\n\nSELECT 'é';\nCREATE TABLE dup (id int);\n/* c */ SELECT 3"
+    pieces = locate.statements(text)
+    starts = [locate.line_col(text, locate.statement_start(text, p)) for p in pieces]
+    assert starts == [(4, 1), (5, 1), (6, 9)]
+    assert [text[p].strip() for p in pieces][1:] == [
+        "CREATE TABLE dup (id int)",
+        "/* c */ SELECT 3",
+    ]
+    assert locate.statements("SELECT (") == []
