@@ -10,9 +10,7 @@ Fixtures (all named ``alumdb_*``; nothing happens unless a test asks for one):
 
 ``alumdb_url``
     The URL of a new database cloned from the template (``CREATE DATABASE ...
-    TEMPLATE``), dropped ``WITH (FORCE)`` after the test. A thread clones the next
-    database while a test runs and drops the last one behind it, so a test rarely
-    waits for either; every clone is gone when the session ends.
+    TEMPLATE``), dropped ``WITH (FORCE)`` after the test.
 ``alumdb_template_url``
     (session) The URL of the migrated template itself. Nobody may connect to it
     (``ALLOW_CONNECTIONS false``); use it to name the template, e.g. in your own
@@ -194,29 +192,33 @@ def alumdb_template_url(alumdb_server: Server, alumdb_template: testdb.Template)
 
 
 @pytest.fixture(scope="session")
-def _alumdb_pool(alumdb_server: Server, alumdb_template: testdb.Template) -> Iterator[Any]:
-    """Clones made ahead and dropped behind on a thread (one pool per xdist worker)."""
+def _alumdb_admin(alumdb_server: Server) -> Iterator[Any]:
+    """One connection per session (per xdist worker) for CREATE and DROP DATABASE."""
     from alumdb import testdb
-
-    pool = testdb.ClonePool(alumdb_server.params, alumdb_template.name)
-    try:
-        yield pool
-    finally:
-        pool.close()
-
-
-@pytest.fixture
-def alumdb_url(alumdb_server: Server, _alumdb_pool: Any) -> Iterator[str]:
-    """The URL of a new database with every migration applied, dropped after the test."""
     from alumdb.errors import AlumdbError
 
     try:
-        name = _alumdb_pool.get()
-    except (AlumdbError, OSError) as exc:
+        conn = testdb.admin_connection(alumdb_server.params, wait=10)
+    except AlumdbError as exc:
         _fail(exc)
-    except Exception as exc:  # a psycopg error from CREATE DATABASE, say
-        _fail(f"could not clone the template: {exc}")
+    with conn:
+        yield conn
+
+
+@pytest.fixture
+def alumdb_url(
+    alumdb_server: Server, alumdb_template: testdb.Template, _alumdb_admin: Any
+) -> Iterator[str]:
+    """The URL of a new database with every migration applied, dropped after the test."""
+    import psycopg
+
+    from alumdb import testdb
+
+    try:
+        name = testdb.clone(_alumdb_admin, alumdb_template.name)
+    except psycopg.Error as exc:
+        _fail(f"could not clone the template {alumdb_template.name}: {exc}")
     try:
         yield alumdb_server.url(name)
     finally:
-        _alumdb_pool.release(name)
+        testdb.drop(_alumdb_admin, name)

@@ -23,19 +23,44 @@ QUEUES = {
     "webhooks": ("providers.delivery_event",),
 }
 
+WORKFLOWS_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "version",
+    "trigger_definition",
+    "graph",
+    "activated_at",
+    "created_by",
+)
+WORKFLOW_RUNS_COLUMNS = (
+    "id",
+    "workflow_id",
+    "workflow_version",
+    "contact_id",
+    "status",
+    "current_node",
+    "next_run_at",
+    "context",
+    "started_at",
+    "finished_at",
+    "error",
+)
+WORKFLOW_NODE_RUNS_COLUMNS = (
+    "id",
+    "workflow_id",
+    "workflow_run_id",
+    "node_key",
+    "status",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "error",
+)
+
 
 def workflows(ctx: Ctx, count: int, runs: int) -> None:
-    rows = ctx.table(
-        "workflows",
-        "id",
-        "name",
-        "status",
-        "version",
-        "trigger_definition",
-        "graph",
-        "activated_at",
-        "created_by",
-    )
+    rows = ctx.table("workflows", *WORKFLOWS_COLUMNS)
     live = []
     graph = js(
         {
@@ -63,32 +88,8 @@ def workflows(ctx: Ctx, count: int, runs: int) -> None:
         )
         if status != "draft":
             live.append((wid, version))
-    ctx.table(
-        "workflow_runs",
-        "id",
-        "workflow_id",
-        "workflow_version",
-        "contact_id",
-        "status",
-        "current_node",
-        "next_run_at",
-        "context",
-        "started_at",
-        "finished_at",
-        "error",
-    )
-    ctx.table(
-        "workflow_node_runs",
-        "id",
-        "workflow_id",
-        "workflow_run_id",
-        "node_key",
-        "status",
-        "attempts",
-        "started_at",
-        "finished_at",
-        "error",
-    )
+    ctx.table("workflow_runs", *WORKFLOW_RUNS_COLUMNS)
+    ctx.table("workflow_node_runs", *WORKFLOW_NODE_RUNS_COLUMNS)
     for _ in range(runs if live else 0):
         _workflow_run(ctx, *ctx.pick(live))
 

@@ -10,43 +10,44 @@ THREAD_STATUSES = ("open", "closed", "pending", "snoozed")
 THREAD_WEIGHTS = (40, 35, 15, 10)
 OUTBOUND_STATUSES = ("sent", "delivered", "opened", "failed")
 
+INBOX_THREADS_COLUMNS = (
+    "id",
+    "contact_id",
+    "channel",
+    "status",
+    "subject",
+    "assigned_user_id",
+    "last_message_at",
+    "snoozed_until",
+    "closed_at",
+    "created_at",
+)
+INBOX_MESSAGES_COLUMNS = (
+    "id",
+    "thread_id",
+    "direction",
+    "channel",
+    "body",
+    "attachments",
+    "sender_user_id",
+    "provider_message_id",
+    "dispatch_status",
+    "sent_at",
+)
+INBOX_ACTIVITIES_COLUMNS = (
+    "id",
+    "thread_id",
+    "actor_user_id",
+    "activity_type",
+    "payload",
+    "occurred_at",
+)
+
 
 def threads(ctx: Ctx, count: int) -> None:
-    rows = ctx.table(
-        "inbox_threads",
-        "id",
-        "contact_id",
-        "channel",
-        "status",
-        "subject",
-        "assigned_user_id",
-        "last_message_at",
-        "snoozed_until",
-        "closed_at",
-        "created_at",
-    )
-    ctx.table(
-        "inbox_messages",
-        "id",
-        "thread_id",
-        "direction",
-        "channel",
-        "body",
-        "attachments",
-        "sender_user_id",
-        "provider_message_id",
-        "dispatch_status",
-        "sent_at",
-    )
-    ctx.table(
-        "inbox_activities",
-        "id",
-        "thread_id",
-        "actor_user_id",
-        "activity_type",
-        "payload",
-        "occurred_at",
-    )
+    rows = ctx.table("inbox_threads", *INBOX_THREADS_COLUMNS)
+    ctx.table("inbox_messages", *INBOX_MESSAGES_COLUMNS)
+    ctx.table("inbox_activities", *INBOX_ACTIVITIES_COLUMNS)
     contacts, users = ctx.refs["contacts"], ctx.refs["users"]
     for _ in range(count):
         cid, email, phone, _created = ctx.pick(contacts)

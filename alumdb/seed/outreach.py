@@ -66,6 +66,50 @@ COUNTED = {
     "bounced": "failed_count",
 }
 
+CAMPAIGNS_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "channel",
+    "segment_id",
+    "template_id",
+    "scheduled_at",
+    "started_at",
+    "completed_at",
+    "created_by",
+    "settings",
+)
+CAMPAIGN_RUNS_COLUMNS = (
+    "id",
+    "campaign_id",
+    "run_number",
+    "status",
+    "started_at",
+    "finished_at",
+    "total_count",
+    "sent_count",
+    "delivered_count",
+    "failed_count",
+    "opened_count",
+    "clicked_count",
+)
+CAMPAIGN_MESSAGES_COLUMNS = (
+    "id",
+    "campaign_id",
+    "campaign_run_id",
+    "contact_id",
+    "channel",
+    "status",
+    "recipient",
+    "provider_message_id",
+    "sent_at",
+    "delivered_at",
+    "opened_at",
+    "clicked_at",
+    "failed_at",
+    "error",
+)
+
 
 def _name(names: tuple[str, ...], i: int) -> str:
     return names[i % len(names)] + (f" {i // len(names) + 1}" if i >= len(names) else "")
@@ -162,52 +206,9 @@ def templates(ctx: Ctx, count: int) -> None:
 
 
 def campaigns(ctx: Ctx, count: int, messages_per_contact: float) -> None:
-    rows = ctx.table(
-        "campaigns",
-        "id",
-        "name",
-        "status",
-        "channel",
-        "segment_id",
-        "template_id",
-        "scheduled_at",
-        "started_at",
-        "completed_at",
-        "created_by",
-        "settings",
-    )
-    ctx.table(
-        "campaign_runs",
-        "id",
-        "campaign_id",
-        "run_number",
-        "status",
-        "started_at",
-        "finished_at",
-        "total_count",
-        "sent_count",
-        "delivered_count",
-        "failed_count",
-        "opened_count",
-        "clicked_count",
-    )
-    ctx.table(
-        "campaign_messages",
-        "id",
-        "campaign_id",
-        "campaign_run_id",
-        "contact_id",
-        "channel",
-        "status",
-        "recipient",
-        "provider_message_id",
-        "sent_at",
-        "delivered_at",
-        "opened_at",
-        "clicked_at",
-        "failed_at",
-        "error",
-    )
+    rows = ctx.table("campaigns", *CAMPAIGNS_COLUMNS)
+    ctx.table("campaign_runs", *CAMPAIGN_RUNS_COLUMNS)
+    ctx.table("campaign_messages", *CAMPAIGN_MESSAGES_COLUMNS)
     runs: list[tuple[uuid.UUID, uuid.UUID, str, str, dt.datetime]] = []
     for i in range(count):
         status = CAMPAIGN_STATUSES[i % len(CAMPAIGN_STATUSES)]

@@ -21,6 +21,8 @@ from alumdb import catalog, testdb
 from tests.conftest import PgServer
 from tests.helpers import MIGRATIONS
 
+NEXT = catalog.format_version(catalog.load(MIGRATIONS).highest + 1)  # after the real files
+
 pytestmark = pytest.mark.docker
 
 INNER_TESTS = """
@@ -137,9 +139,9 @@ def test_fresh_database_per_test_and_template_per_folder_state(
     # Editing a migration (even a comment) makes a new template; the old one goes.
     pipeline = folder / "011_pipeline.sql"
     pipeline.write_text(pipeline.read_text() + "\n-- edited\n", encoding="utf-8")
-    (folder / "012_notes.sql").write_text(
+    (folder / f"{NEXT}_notes.sql").write_text(
         "CREATE TABLE IF NOT EXISTS notes (id BIGINT PRIMARY KEY);\n"
-        "INSERT INTO schema_migrations (version, name) VALUES ('012', 'notes')"
+        f"INSERT INTO schema_migrations (version, name) VALUES ('{NEXT}', 'notes')"
         " ON CONFLICT (version) DO NOTHING;\n",
         encoding="utf-8",
     )
@@ -179,11 +181,11 @@ def test_xdist_workers_share_one_template_and_get_their_own_databases(
 def test_failing_migration_fails_in_one_line_and_leaves_no_half_built_template(
     pg_server: PgServer, folder: Path, tmp_path: Path
 ) -> None:
-    (folder / "012_broken.sql").write_text("CREATE TABLE broken (id BIGINT PRIMARY KEY;\n")
+    (folder / f"{NEXT}_broken.sql").write_text("CREATE TABLE broken (id BIGINT PRIMARY KEY;\n")
     result, records = run_inner(pg_server, tmp_path, folder)
     assert result.returncode != 0
     assert records == []
-    assert "012_broken.sql:1" in result.stdout
+    assert f"{NEXT}_broken.sql:1" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     key = testdb.folder_key(folder)
     assert databases(pg_server, f"{testdb.TEMPLATE_PREFIX}{key}_") == {}

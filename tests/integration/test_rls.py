@@ -808,7 +808,9 @@ def test_a_non_superuser_owner_with_createrole_creates_the_roles(owned: Owned) -
         first = runner.migrate(conn, catalog.load(MIGRATIONS))
         again = runner.migrate(conn, catalog.load(MIGRATIONS))
         assert isolation_gaps(conn) == []
-    assert [m.version for m, _ in first.applied] == ["012"]
+    assert [m.version for m, _ in first.applied] == [
+        m.version for m in catalog.load(MIGRATIONS) if m.number >= 12
+    ]  # 012 and whatever follows it
     assert again.applied == []
 
 

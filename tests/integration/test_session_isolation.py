@@ -46,11 +46,15 @@ def role(pg_server: PgServer) -> Iterator[str]:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
+# Numbers for the two fixture files, after the real migrations.
+CHANGES, AFTER = (catalog.format_version(catalog.load(MIGRATIONS).highest + n) for n in (1, 2))
+
+
 def session_changing_folder(directory: Path, role: str) -> Path:
-    """migrations/ plus 012, which changes its session every way, and 013, which would
-    go wrong if any of it reached it."""
+    """migrations/ plus CHANGES, which changes its session every way, and AFTER, which
+    would go wrong if any of it reached it."""
     directory.mkdir()
-    for path in MIGRATIONS.glob("*.sql"):
+    for path in catalog.migration_paths(MIGRATIONS):
         (directory / path.name).write_bytes(path.read_bytes())
     changes = f"""
 CREATE SCHEMA IF NOT EXISTS other;
@@ -63,8 +67,8 @@ CREATE TABLE IF NOT EXISTS public.owned_by_role (id int);
 CREATE TEMP TABLE scratch (id int);
 SET default_transaction_read_only = on;
 """
-    (directory / "012_session.sql").write_text(
-        migration_sql("012", "session", changes).replace(
+    (directory / f"{CHANGES}_session.sql").write_text(
+        migration_sql(CHANGES, "session", changes).replace(
             "INSERT INTO schema_migrations", "INSERT INTO public.schema_migrations"
         )
     )
@@ -74,7 +78,9 @@ CREATE TABLE IF NOT EXISTS scratch (id int);
 CREATE INDEX IF NOT EXISTS ix_scratch_id ON scratch (id);
 SELECT pg_sleep(0.01);
 """
-    (directory / "013_after_session.sql").write_text(migration_sql("013", "after_session", after))
+    (directory / f"{AFTER}_after_session.sql").write_text(
+        migration_sql(AFTER, "after_session", after)
+    )
     return directory
 
 
@@ -98,18 +104,18 @@ def test_runner_and_spec_loop_agree_when_files_change_their_session(  # noqa: PL
     run_invoke: Invoke,
 ) -> None:
     """pg_dump --schema-only (and every relation's owner) of a database migrated by
-    `invoke migrate` equals that of the spec's psql-per-file loop, for a folder whose 012 sets
-    search_path, SET ROLE, a temporary table, and default_transaction_read_only.
-    Before the fix, 013 created its tables in ``other``, owned by the
+    `invoke migrate` equals that of the spec's psql-per-file loop, for a folder whose CHANGES
+    file sets search_path, SET ROLE, a temporary table, and default_transaction_read_only.
+    Before the fix, the AFTER file created its tables in ``other``, owned by the
     role, recorded itself in other.schema_migrations, and indexed the temp table."""
     folder = session_changing_folder(tmp_path / "migrations", role)
     loop_db = fresh_db
     runner_db = pg_server.url(pg_server.create_database())
     try:
-        apply_files(loop_db, sorted(folder.glob("*.sql"), key=lambda p: int(p.name[:3])))
+        apply_files(loop_db, [m.path for m in catalog.load(folder)])
         result = run_invoke("migrate", "--database-url", runner_db, "--migrations", str(folder))
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "applied   013_after_session.sql" in result.stdout
+        assert f"applied   {AFTER}_after_session.sql" in result.stdout
         assert schema_dump(runner_db) == schema_dump(loop_db)
         assert owners(runner_db) == owners(loop_db)
         with psycopg.connect(runner_db, autocommit=True) as conn:
