@@ -137,6 +137,37 @@ def up(c: Context, env: str = "dev", wait: str | None = None) -> None:
     _say(f"postgres {state}: container {point.container}, listening on {connected.where}")
 
 
+def _render_report(report: runner.Report, target_: str | None) -> None:
+    """The summary of ``invoke migrate``: what was applied, or would be with --dry-run."""
+    if report.held_back and not report.planned:
+        first = report.held_back[0].filename
+        _say(
+            f"nothing to apply up to --target {target_}: {report.already_applied} applied;"
+            f" {len(report.held_back)} pending after the target ({first} first)"
+        )
+        return
+    if report.dry_run:
+        if not report.planned:
+            _say("dry run: nothing to apply, the database is up to date")
+        for m in report.planned:
+            _say(f"  would apply {m.filename}")
+        for m in report.adopted:
+            _say(f"  would record the checksum of {m.filename} (applied without one)")
+        if report.planned:
+            _say(f"dry run: {len(report.planned)} to apply; nothing was changed")
+        return
+    applied = len(report.applied)
+    waited = f", waited {report.waited:.1f}s for another run" if report.waited >= 0.05 else ""
+    if applied == 0 and not report.skipped:
+        _say(f"nothing to do: {report.already_applied} applied, the database is up to date")
+    else:
+        skipped = f", {len(report.skipped)} applied by another run" if report.skipped else ""
+        _say(
+            f"done: {applied} applied in {report.seconds:.2f}s"
+            f" ({report.already_applied} already applied{skipped}{waited})"
+        )
+
+
 @task(
     help={
         **TARGET_HELP,
@@ -187,7 +218,7 @@ def migrate(
     connected = target.connect(
         resolved,
         start=True,
-        wait=_positive(wait, "--wait", 60.0),
+        wait=_positive(wait, "--wait", target.DEFAULT_WAIT),
         on_wait=lambda line: _say(f"  {line}"),
         application_name=runner.APPLICATION_NAME,
     )
@@ -201,33 +232,7 @@ def migrate(
         )
         _say(f"migrating {where}")
         report = runner.migrate(conn, folder, options, _render_event)
-    if report.held_back and not report.planned:
-        first = report.held_back[0].filename
-        _say(
-            f"nothing to apply up to --target {target_}: {report.already_applied} applied;"
-            f" {len(report.held_back)} pending after the target ({first} first)"
-        )
-        return
-    if report.dry_run:
-        if not report.planned:
-            _say("dry run: nothing to apply, the database is up to date")
-        for m in report.planned:
-            _say(f"  would apply {m.filename}")
-        for m in report.adopted:
-            _say(f"  would record the checksum of {m.filename} (applied without one)")
-        if report.planned:
-            _say(f"dry run: {len(report.planned)} to apply; nothing was changed")
-        return
-    applied = len(report.applied)
-    waited = f", waited {report.waited:.1f}s for another run" if report.waited >= 0.05 else ""
-    if applied == 0 and not report.skipped:
-        _say(f"nothing to do: {report.already_applied} applied, the database is up to date")
-    else:
-        skipped = f", {len(report.skipped)} applied by another run" if report.skipped else ""
-        _say(
-            f"done: {applied} applied in {report.seconds:.2f}s"
-            f" ({report.already_applied} already applied{skipped}{waited})"
-        )
+    _render_report(report, target_)
 
 
 @task(

@@ -18,13 +18,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from alumdb import catalog, database, environment, runner, tracking
 from alumdb.errors import VerifyError
 from alumdb.schema_dump import dump as schema_dump
+
+if TYPE_CHECKING:
+    import docker
 
 SCRATCH_PREFIX = "alumdbverify"
 
@@ -51,6 +54,22 @@ def _rows(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     return sorted((row.version, row.name) for row in tracking.read_applied(conn))
 
 
+class _Steps:
+    """The checks that passed, each timed from the end of the one before."""
+
+    def __init__(self, on_step: Callable[[Step], None] | None) -> None:
+        self.done: list[Step] = []
+        self.on_step = on_step
+        self.started = time.monotonic()
+
+    def passed(self, name: str, detail: str) -> None:
+        step = Step(name, detail, time.monotonic() - self.started)
+        self.done.append(step)
+        if self.on_step is not None:
+            self.on_step(step)
+        self.started = time.monotonic()
+
+
 def verify(
     project_dir: Path,
     folder: catalog.Catalog,
@@ -60,74 +79,86 @@ def verify(
     """Run the checks above in a scratch environment; raise :class:`VerifyError` on a mismatch."""
     env = environment.resolve("dev", project_dir, environment.scratch_settings(SCRATCH_PREFIX))
     client = environment.docker_client()
-    steps: list[Step] = []
-    started = time.monotonic()
-
-    def passed(name: str, detail: str) -> None:
-        nonlocal started
-        step = Step(name, detail, time.monotonic() - started)
-        steps.append(step)
-        if on_step is not None:
-            on_step(step)
-        started = time.monotonic()
-
-    def connect(point: environment.Endpoint) -> psycopg.Connection[Any]:
-        return database.connect(point.conninfo(), wait=timeout)
-
+    steps = _Steps(on_step)
     try:
         up = environment.up(env, client, timeout=timeout)
-        point = up.endpoint
-        passed("up", f"scratch project {env.project} ready in {up.waited:.1f}s")
-
-        with connect(point) as conn:
-            first = runner.migrate(conn, folder)
-            after_first = schema_dump(client, point)
-            second = runner.migrate(conn, folder)
-            after_second = schema_dump(client, point)
-            runner_rows = _rows(conn)
-        if len(first.applied) != len(folder):
-            raise VerifyError(
-                f"the runner applied {len(first.applied)} of {len(folder)} files on an "
-                "empty database"
-            )
-        passed("runner", f"{len(first.applied)} files applied in {first.seconds:.2f}s")
-        if second.applied:
-            raise VerifyError(
-                f"a second run applied {len(second.applied)} files again "
-                f"({second.applied[0][0].filename} first); the runner must skip applied files"
-            )
-        if after_second != after_first:
-            raise VerifyError(
-                "the schema changed when migrations/ ran a second time; a file is not "
-                "idempotent:\n" + diff_excerpt(after_first, after_second, ("first", "second"))
-            )
-        passed("rerun", "second run applied nothing; pg_dump --schema-only identical")
-
+        steps.passed("up", f"scratch project {env.project} ready in {up.waited:.1f}s")
+        dump, rows = _runner_twice(client, up.endpoint, folder, steps, timeout)
         environment.down(env, volumes=True)
         environment.compose(env, "run", "--rm", "migrations", what="compose run migrations")
         point = environment.running_endpoint(env, client)
-        compose_dump = schema_dump(client, point)
-        with connect(point) as conn:
-            compose_rows = _rows(conn)
-            if compose_dump != after_first:
-                raise VerifyError(
-                    "the compose migrations service left a different schema than invoke "
-                    "migrate:\n" + diff_excerpt(after_first, compose_dump, ("runner", "compose"))
-                )
-            if compose_rows != runner_rows:
-                raise VerifyError(
-                    f"schema_migrations differs: runner recorded {runner_rows}, the compose "
-                    f"loop {compose_rows}"
-                )
-            passed("compose", "compose migrations service: same schema dump and rows")
-
-            adopted = runner.migrate(conn, folder)
-        if adopted.applied or len(adopted.adopted) != len(folder):
-            raise VerifyError(
-                f"the runner should adopt the {len(folder)} files the compose loop applied; "
-                f"it adopted {len(adopted.adopted)} and applied {len(adopted.applied)}"
-            )
-        passed("adopt", f"runner adopted {len(adopted.adopted)} files (checksums recorded)")
+        _compose_then_adopt(
+            client, point, folder, steps, runner_dump=dump, runner_rows=rows, timeout=timeout
+        )
     finally:
         environment.down(env, volumes=True)
-    return steps
+    return steps.done
+
+
+def _runner_twice(
+    client: docker.DockerClient,
+    point: environment.Endpoint,
+    folder: catalog.Catalog,
+    steps: _Steps,
+    timeout: float,
+) -> tuple[str, list[tuple[str, str]]]:
+    """Migrate an empty database twice: everything, then nothing, the same schema.
+
+    Returns the schema dump and the tracking rows the runner left."""
+    with database.connect(point.conninfo(), wait=timeout) as conn:
+        first = runner.migrate(conn, folder)
+        after_first = schema_dump(client, point)
+        second = runner.migrate(conn, folder)
+        after_second = schema_dump(client, point)
+        rows = _rows(conn)
+    if len(first.applied) != len(folder):
+        raise VerifyError(
+            f"the runner applied {len(first.applied)} of {len(folder)} files on an empty database"
+        )
+    steps.passed("runner", f"{len(first.applied)} files applied in {first.seconds:.2f}s")
+    if second.applied:
+        raise VerifyError(
+            f"a second run applied {len(second.applied)} files again "
+            f"({second.applied[0][0].filename} first); the runner must skip applied files"
+        )
+    if after_second != after_first:
+        raise VerifyError(
+            "the schema changed when migrations/ ran a second time; a file is not "
+            "idempotent:\n" + diff_excerpt(after_first, after_second, ("first", "second"))
+        )
+    steps.passed("rerun", "second run applied nothing; pg_dump --schema-only identical")
+    return after_first, rows
+
+
+def _compose_then_adopt(
+    client: docker.DockerClient,
+    point: environment.Endpoint,
+    folder: catalog.Catalog,
+    steps: _Steps,
+    *,
+    runner_dump: str,
+    runner_rows: list[tuple[str, str]],
+    timeout: float,
+) -> None:
+    """The compose loop's database equals the runner's, and the runner adopts it."""
+    compose_dump = schema_dump(client, point)
+    with database.connect(point.conninfo(), wait=timeout) as conn:
+        compose_rows = _rows(conn)
+        if compose_dump != runner_dump:
+            raise VerifyError(
+                "the compose migrations service left a different schema than invoke "
+                "migrate:\n" + diff_excerpt(runner_dump, compose_dump, ("runner", "compose"))
+            )
+        if compose_rows != runner_rows:
+            raise VerifyError(
+                f"schema_migrations differs: runner recorded {runner_rows}, the compose "
+                f"loop {compose_rows}"
+            )
+        steps.passed("compose", "compose migrations service: same schema dump and rows")
+        adopted = runner.migrate(conn, folder)
+    if adopted.applied or len(adopted.adopted) != len(folder):
+        raise VerifyError(
+            f"the runner should adopt the {len(folder)} files the compose loop applied; "
+            f"it adopted {len(adopted.adopted)} and applied {len(adopted.applied)}"
+        )
+    steps.passed("adopt", f"runner adopted {len(adopted.adopted)} files (checksums recorded)")
