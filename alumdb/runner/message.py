@@ -312,5 +312,7 @@ def closing(migration: Migration, framing: Framing) -> tuple[str, int]:
         body = _fill(_CLOSING_BODY, framing.tracking)
         check = f"DO $alumdb$ DECLARE {declare} BEGIN {body} END $alumdb$;"
     fresh = FRESH_SESSION + (DISCARD_TEMP if may_create_temporary_objects(migration) else "")
-    statements = 5 + FRESH_SESSION_STATEMENTS + may_create_temporary_objects(migration)
-    return f"\n; {AS_RUNNER}{check} COMMIT; {fresh}COMMIT; ", statements
+    statements = 6 + FRESH_SESSION_STATEMENTS + may_create_temporary_objects(migration)
+    # An explicit BEGIN: a COMMIT that ends the implicit block of a multi-statement
+    # message draws "WARNING: there is no transaction in progress" on every file.
+    return f"\n; {AS_RUNNER}{check} COMMIT; BEGIN; {fresh}COMMIT; ", statements

@@ -116,6 +116,7 @@ def test_runner_and_spec_loop_agree_when_files_change_their_session(  # noqa: PL
         result = run_invoke("migrate", "--database-url", runner_db, "--migrations", str(folder))
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"applied   {AFTER}_after_session.sql" in result.stdout
+        assert "WARNING" not in result.stdout  # the runner's own framing draws none
         assert schema_dump(runner_db) == schema_dump(loop_db)
         assert owners(runner_db) == owners(loop_db)
         with psycopg.connect(runner_db, autocommit=True) as conn:

@@ -40,7 +40,8 @@ def test_every_file_is_followed_by_a_fresh_session_in_its_own_transaction() -> N
     built = message.build(files, FRAMING, files[-1], opened=False)
     first_commit = built.text.index("COMMIT;")
     after = built.text[first_commit:]
-    assert after.index(message.FRESH_SESSION) < after.index("COMMIT;", 1) < after.index("BEGIN;")
+    # COMMIT; BEGIN; the fresh session; COMMIT; then the next file's BEGIN.
+    assert after.startswith(f"COMMIT; BEGIN; {message.FRESH_SESSION}COMMIT; BEGIN; ")
 
 
 def test_statement_of_counts_the_message_statements() -> None:
@@ -50,9 +51,9 @@ def test_statement_of_counts_the_message_statements() -> None:
     first = built.first_statements
     assert first[0] is not None and first[1] is not None
     # BEGIN, 2 helpers, the opening; the file's 2; the closing (as runner 2, record 1,
-    # COMMIT, the fresh session, COMMIT); then BEGIN and the next opening.
+    # COMMIT, BEGIN, the fresh session, COMMIT); then BEGIN and the next opening.
     assert first[0] == 1 + 2 + message.OPENING_STATEMENTS
-    closing = 2 + 1 + 1 + message.FRESH_SESSION_STATEMENTS + 1
+    closing = 2 + 1 + 1 + 1 + message.FRESH_SESSION_STATEMENTS + 1
     assert first[1] - first[0] == 2 + closing + 1 + message.OPENING_STATEMENTS
     assert built.statement_of(1, first[1] + 1) == 1
     assert built.statement_of(1, first[1] - 1) is None
