@@ -107,7 +107,7 @@ def _render_event(event: runner.Event) -> None:
         _say(f"  skipped   {m.filename:<40} ({event.detail})")
     elif event.kind == "server":
         _say(f"  {m.filename if m is not None else 'server'}: {event.detail}")
-    elif event.kind in {"waiting", "retrying", "adopted", "upgraded"}:
+    elif event.kind in {"waiting", "retrying", "adopted", "upgraded", "running"}:
         name = f" {m.filename}:" if m is not None else ""
         _say(f"  {event.kind}{name} {event.detail}")
 

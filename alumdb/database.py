@@ -24,9 +24,13 @@ __all__ = [
     "TRACKING_TABLE",
     "Conninfo",
     "connect",
+    "first_line",
+    "open_once",
     "parse_url",
     "probe",
     "redact",
+    "same_target",
+    "silence_limit",
 ]
 
 CONNECT_TIMEOUT = 3
@@ -128,7 +132,7 @@ def connect(
         try:
             conn = _open(params, application_name)
         except psycopg.OperationalError as exc:
-            reason = _first_line(exc)
+            reason = first_line(exc)
             final = any(marker in reason for marker in FINAL_CONNECT_ERRORS)
             if final or time.monotonic() + delay > deadline:
                 waited = f" after waiting {wait:.0f}s" if wait and not final else ""
@@ -156,7 +160,8 @@ def _open(
     return conn
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The reason of a connection error, without libpq's "connection to server at" prefix."""
     text = str(exc).strip()
     # libpq prefixes "connection failed: connection to server at ... failed: <reason>".
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -172,6 +177,40 @@ def _connect_hint(reason: str) -> str:
     if "refused" in reason or "timeout" in reason or "timed out" in reason:
         return "; is the server running and the port right? (--wait SECONDS waits for it)"
     return ""
+
+
+def same_target(conn: psycopg.Connection[Any]) -> Conninfo:
+    """The parameters of ``conn``, password included, to open another connection like it."""
+    params: Conninfo = dict(pg_conninfo.conninfo_to_dict(conn.info.dsn))
+    if conn.info.password:
+        params["password"] = conn.info.password
+    return params
+
+
+def open_once(params: Conninfo, application_name: str) -> psycopg.Connection[Any]:
+    """One connection, no retry, at most :data:`CONNECT_TIMEOUT` seconds to open it."""
+    return _open(params, application_name, timeout=CONNECT_TIMEOUT)
+
+
+def silence_limit(params: Conninfo) -> str:
+    """How long a connection opened with ``params`` waits for a server that is gone.
+
+    A busy server's kernel still answers TCP keepalives; a host or network that is gone
+    does not, and the connection fails after the keepalive probes (libpq's settings).
+    """
+    settings = {**CONNECTION_SETTINGS, **params}
+    try:
+        if str(settings["keepalives"]) == "0":
+            return (
+                "TCP keepalives are off: if the server's host goes away, "
+                "the run waits until the OS gives up"
+            )
+        seconds = int(settings["keepalives_idle"]) + int(settings["keepalives_interval"]) * int(
+            settings["keepalives_count"]
+        )
+    except (KeyError, ValueError):
+        return "a server that is gone is found by TCP keepalives"
+    return f"if the server's host or network goes away, the run fails within {seconds}s"
 
 
 def probe(params: Conninfo) -> bool:

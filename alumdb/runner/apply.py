@@ -24,6 +24,7 @@ from alumdb.runner.events import Event, EventSink, Report
 from alumdb.runner.locate import failure, line_col, statement_start, statements
 from alumdb.runner.lock_retry import LockRetry
 from alumdb.runner.locking import begin_locked, end_transaction
+from alumdb.runner.watch import watching
 from alumdb.tracking import Tracking
 
 SKIPPED = "applied meanwhile by another run"
@@ -123,7 +124,8 @@ class Run:
         """Run ``message``; its error (if any) and how many statements completed first."""
         self.conn.add_notice_handler(progress.notice)
         try:
-            results = send(self.conn, message.text)
+            with watching(self.conn, lambda: self.current or progress.files[0], self.on_event):
+                results = send(self.conn, message.text)
         except psycopg.Error as exc:
             return exc, 0
         except KeyboardInterrupt:  # psycopg has cancelled the statement

@@ -9,7 +9,15 @@ from typing import Literal
 from alumdb.catalog import Migration
 
 EventKind = Literal[
-    "waiting", "applying", "applied", "skipped", "adopted", "retrying", "upgraded", "server"
+    "waiting",
+    "applying",
+    "applied",
+    "skipped",
+    "adopted",
+    "retrying",
+    "upgraded",
+    "server",
+    "running",  # still waiting for the server's answer: what it is doing (runner.watch)
 ]
 
 

@@ -108,8 +108,8 @@ def failure(
     if isinstance(exc, psycopg.OperationalError) and (conn.broken or conn.closed):
         return MigrationFailed(
             f"{migration.filename}: lost the connection to the database while applying it "
-            f"({pg_message(exc)}); the file's transaction did not commit: run migrate again "
-            "once the database is back"
+            f"({pg_message(exc)}); the server rolls back what it had not committed: run "
+            "migrate again once the database is back (it applies only what is missing)"
         )
     where = locate(migration.sql, exc, offset=offset, statement=statement)
     prefix = f"{migration.filename}:{where[0]}:{where[1]}" if where else migration.filename

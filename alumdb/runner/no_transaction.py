@@ -31,6 +31,7 @@ from alumdb.runner.message import (
     file_application_name,
     may_create_temporary_objects,
 )
+from alumdb.runner.watch import watching
 
 if TYPE_CHECKING:  # avoids an import cycle
     from alumdb.runner.apply import Run
@@ -186,7 +187,8 @@ def _execute(run: Run, migration: Migration, piece: slice) -> None:
     conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(retry.milliseconds(wait))))
     while True:
         try:
-            conn.execute(migration.sql[piece].encode("utf-8"))
+            with watching(conn, lambda: migration, run.on_event):
+                conn.execute(migration.sql[piece].encode("utf-8"))
             return
         except pg_errors.LockNotAvailable:
             # Autocommit: the statement is over, this session waits for nothing.

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
+import docker
 import psycopg
 import pytest
 
@@ -162,6 +167,73 @@ def test_database_stopped_mid_migration(
     assert "postgres started" in up.stdout
 
     assert_next_run_completes(run_invoke, fresh_db, folder)
+
+
+def test_server_cut_off_mid_file_is_reported_then_bounded(
+    pg_server: PgServer, fresh_db: str, tmp_path: Path
+) -> None:
+    """A network partition, not a stopped server: no FIN, no RST, only silence.
+
+    The run reaches the server through a private network of its own; while 003 sleeps
+    the server is cut off that network. Before the cut the run says what the server is
+    doing; after it, the connection's TCP keepalives (short ones, from the URL, as any
+    libpq parameter can be) end the run with one line instead of a wait for ever.
+    """
+    folder = slow_folder(tmp_path / "migrations")
+    client = environment.docker_client()
+    network = client.networks.create(f"{pg_server.env.project}-cut-{uuid.uuid4().hex[:8]}")
+    try:
+        network.connect(pg_server.container)
+        container = client.containers.get(pg_server.container)
+        address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+        url = psycopg.conninfo.make_conninfo(
+            fresh_db, host=address, port=5432, keepalives_idle=1, keepalives_interval=1,
+            keepalives_count=2, tcp_user_timeout=2000,
+        )  # fmt: skip
+        with slow_run(pg_server, url, folder) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            lines: queue.Queue[str] = queue.Queue()
+            reader = threading.Thread(target=copy_lines, args=(proc.stdout, lines))
+            reader.start()
+            said = next_line(lines, lambda x: x.startswith("  running 003_slow.sql:"))
+            # Which file, for how long, what the server is doing, and the bound.
+            assert "s so far; the server is working on it (wait event Timeout:PgSleep)" in said
+            assert said.endswith("the run fails within 3s\n")
+            network.disconnect(pg_server.container, force=True)
+            proc.wait(timeout=HANG_GUARD)
+            error = proc.stderr.read()
+            reader.join()
+        assert proc.returncode == 7, error
+        assert len(error.strip().splitlines()) == 1, error
+        assert error.startswith("error: 003_slow.sql: lost the connection to the database while")
+        assert "run migrate again once the database is back" in error
+    finally:
+        with psycopg.connect(fresh_db, autocommit=True) as conn:  # the server never knew
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with contextlib.suppress(docker.errors.APIError):
+            network.disconnect(pg_server.container, force=True)
+        network.remove()
+
+
+def copy_lines(stream: IO[str], into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line)
+
+
+def next_line(lines: queue.Queue[str], wanted: Callable[[str], bool]) -> str:
+    """The first line of ``lines`` that is ``wanted`` (within the hang guard)."""
+    deadline = time.monotonic() + HANG_GUARD
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if wanted(line):
+            return line
+    raise AssertionError("timed out waiting for the line")
 
 
 @pytest.mark.parametrize(
