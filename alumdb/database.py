@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
+from alumdb import refusal
 from alumdb.errors import DatabaseUnavailableError, UsageError
 
 # The tracking table belongs to alumdb.tracking; these names stay importable from here.
@@ -38,18 +39,20 @@ CONNECT_TIMEOUT = 3
 # migrate task's connection is "alumdb migrate": alumdb.runner.APPLICATION_NAME).
 APPLICATION_NAME = "alumdb"
 FIRST_RETRY = 0.05  # seconds; doubled up to 1 s between tries
-# Errors after which trying again cannot help: say so at once instead of waiting.
-# (libpq gives no SQLSTATE for a refused connection, only its message; libpq's own
-# messages are in English in this process, which never calls setlocale.)
-FINAL_CONNECT_ERRORS = (
-    "password authentication failed",
-    "authentication failed",
-    "does not exist",
-    "no pg_hba.conf entry",
+# Failures of libpq's own (it never translates them) after which trying again cannot
+# help. A refusal the server sends is judged by its SQLSTATE (alumdb.refusal).
+FINAL_CLIENT_ERRORS = (
     "could not translate host name",  # DNS: the name does not resolve (libpq)
     "failed to resolve host",  # the same, when psycopg resolves it
     "SSL",  # an SSL refusal or a certificate problem: waiting changes nothing
     "server does not support",
+)
+# Only where the SQLSTATE cannot be read (psycopg's libpq not found): the texts of a
+# server with the default lc_messages.
+FINAL_SERVER_TEXTS = (
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
 )
 # Every connection: a bounded connect, and TCP keepalives and a user timeout, so a
 # server that stops answering mid-file fails the run within about half a minute
@@ -128,16 +131,21 @@ def connect(
     """
     deadline = time.monotonic() + wait
     delay = FIRST_RETRY
+    codes: dict[str, str | None] = {}  # the SQLSTATE of each refusal text, read once
     while True:
         try:
             conn = _open(params, application_name)
         except psycopg.OperationalError as exc:
             reason = first_line(exc)
-            final = any(marker in reason for marker in FINAL_CONNECT_ERRORS)
+            if refusal.server_sent(reason) and reason not in codes:
+                codes[reason] = refusal.sqlstate({**CONNECTION_SETTINGS, **params}, CONNECT_TIMEOUT)
+            code = codes.get(reason)
+            final = _final(reason, code)
             if final or time.monotonic() + delay > deadline:
                 waited = f" after waiting {wait:.0f}s" if wait and not final else ""
+                said = f"{reason} (SQLSTATE {code})" if code else reason
                 raise DatabaseUnavailableError(
-                    f"cannot connect to {redact(params)}{waited}: {reason}{_connect_hint(reason)}"
+                    f"cannot connect to {redact(params)}{waited}: {said}{_hint(reason, code)}"
                 ) from None
             if on_wait is not None and delay == FIRST_RETRY:  # say it once, then wait
                 on_wait(f"waiting up to {wait:g}s for {redact(params)}: {reason}")
@@ -145,6 +153,15 @@ def connect(
             delay = min(delay * 2, 1.0)
         else:
             return conn
+
+
+def _final(reason: str, code: str | None) -> bool:
+    """Whether waiting cannot help a connection refused with ``reason`` / ``code``."""
+    if code is not None:
+        return code not in refusal.RETRY
+    if refusal.server_sent(reason):
+        return any(text in reason for text in FINAL_SERVER_TEXTS)
+    return any(marker in reason for marker in FINAL_CLIENT_ERRORS)
 
 
 def _open(
@@ -169,10 +186,12 @@ def first_line(exc: BaseException) -> str:
     return line.split("failed: ")[-1] if "failed: " in line else line
 
 
-def _connect_hint(reason: str) -> str:
-    if "authentication failed" in reason:
-        return "; check the password (POSTGRES_PASSWORD or the URL)"
-    if "does not exist" in reason:
+def _hint(reason: str, code: str | None) -> str:
+    if code in refusal.HINTS:
+        return f"; {refusal.HINTS[code]}"
+    if code is None and "authentication failed" in reason:
+        return f"; {refusal.HINTS['28P01']}"
+    if code is None and "does not exist" in reason:
         return "; check the user and database names"
     if "refused" in reason or "timeout" in reason or "timed out" in reason:
         return "; is the server running and the port right? (--wait SECONDS waits for it)"

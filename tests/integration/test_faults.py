@@ -24,8 +24,8 @@ import docker
 import psycopg
 import pytest
 
-from alumdb import environment, runner
-from alumdb.errors import EnvironmentFailure
+from alumdb import database, environment, refusal, runner
+from alumdb.errors import DatabaseUnavailableError, EnvironmentFailure
 from tests.conftest import PgServer
 from tests.helpers import ROOT, db_state, migration_sql, write_folder
 
@@ -263,6 +263,48 @@ def test_wrong_password_fails_at_once_without_showing_it(
     assert "not-the-password-42" not in result.stdout + result.stderr
     assert "***" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "dbname", "code", "final"),
+    [
+        ("wrong-password", None, "28P01", True),
+        ("no-login", None, "28000", True),
+        ("alumdbtest_nobody", None, "28P01", True),  # no such role: the same answer
+        (None, "no_such_db", "3D000", True),
+        ("no-slot", None, "53300", False),  # CONNECTION LIMIT 0: may pass, so waited for
+    ],
+    ids=["wrong-password", "role-without-login", "unknown-role", "unknown-database", "full"],
+)
+def test_refused_logins_are_judged_by_sqlstate(
+    fresh_db: str, role: str | None, dbname: str | None, code: str, final: bool
+) -> None:
+    """The SQLSTATE the server sends decides, not the text (which lc_messages translates):
+    final refusals fail at once, a refusal that may pass is waited for."""
+    suffix = uuid.uuid4().hex[:8]
+    names = {"wrong-password": f"alumdbtest_pw_{suffix}", "no-login": f"alumdbtest_nl_{suffix}",
+             "no-slot": f"alumdbtest_full_{suffix}"}  # fmt: skip
+    params = database.parse_url(fresh_db)
+    with psycopg.connect(fresh_db, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {names['wrong-password']} LOGIN PASSWORD 'right'")
+        admin.execute(f"CREATE ROLE {names['no-login']} NOLOGIN PASSWORD 'right'")
+        admin.execute(f"CREATE ROLE {names['no-slot']} LOGIN PASSWORD 'right' CONNECTION LIMIT 0")
+        try:
+            user = names.get(role or "", role or params["user"])
+            password = "wrong" if role == "wrong-password" else "right" if role else None
+            target = {**params, "user": user, "dbname": dbname or params["dbname"]}
+            if password:
+                target["password"] = password
+            assert refusal.sqlstate(target, timeout=5) == code
+            with pytest.raises(DatabaseUnavailableError) as caught:
+                database.connect(target, wait=1.5)
+        finally:
+            for name in names.values():
+                admin.execute(f"DROP ROLE IF EXISTS {name}")
+    message = str(caught.value)
+    assert f"(SQLSTATE {code})" in message
+    assert ("after waiting" not in message) is final  # waited only when it may pass
+    assert "wrong" not in message and "right" not in message  # no password shown
 
 
 def test_closed_port_fails_after_the_wait(run_invoke: Invoke) -> None:
