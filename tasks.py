@@ -1,34 +1,38 @@
 """AlumOutreach database tasks: `invoke --list` shows them, `invoke --help TASK` explains one.
 
-Thin by design: each task parses its arguments, calls the `alumdb` engine and
-renders what it returns. Engine errors become one line on stderr and an exit code.
+Thin by design: each task parses its arguments, calls the `alumdb` engine and prints
+the lines `alumdb.render` makes of what it returns. Engine errors become one line on
+stderr and their exit code (`alumdb.errors.ExitCode`). Engine modules only one task
+needs are imported inside it, so `invoke --list` does not load them.
 """
 
 from __future__ import annotations
 
 import functools
-import json
+import inspect
 import os
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task, task
 
-from alumdb import catalog, database, environment, runner, scaffold, target, tenancy
+from alumdb import catalog, environment, render, runner, target
 from alumdb import seed as seed_engine
-from alumdb import status as migration_status
 from alumdb.errors import (
     AlumdbError,
     Cancelled,
     CheckFailed,
     DriftError,
+    ExitCode,
     Interrupted,
+    SchemaDriftError,
     SeedError,
     UsageError,
 )
@@ -43,7 +47,11 @@ TARGET_HELP = {
     "database_url": "any reachable PostgreSQL, e.g. postgresql://user@host/db "
     "(default: $DATABASE_URL); no Docker needed",
     "migrations": "the migrations folder (default: migrations/)",
-    "wait": f"seconds to wait for the database to be ready (default: {target.DEFAULT_WAIT:g})",
+}
+DATABASE_OPTIONS = ("env", "database_url", "migrations", "wait")  # Database's fields
+WAIT_HELP = {  # by whether the task starts a compose environment first
+    True: f"seconds to wait for the database to be ready (default: {target.DEFAULT_WAIT:g})",
+    False: "seconds to wait for the database to accept connections (default: 0)",
 }
 
 
@@ -58,23 +66,20 @@ def engine_errors(fn: F) -> F:
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
         except KeyboardInterrupt:
             raise Exit(
-                f"error: interrupted; {INTERRUPTED_NOTE}", code=Interrupted.exit_code
+                f"error: interrupted; {render.INTERRUPTED_NOTE}", code=ExitCode.INTERRUPTED
             ) from None
         except psycopg.Error as exc:  # a database error the engine did not expect
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            lost = isinstance(exc, psycopg.OperationalError)
-            raise Exit(f"error: database error: {text}", code=5 if lost else 7) from None
+            message, code = render.database_error(exc)
+            raise Exit(message, code=code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-INTERRUPTED_NOTE = "no file was in progress, nothing was left half done"
-
-
-def _say(line: str) -> None:
-    """A line on stdout; a reader that went away (``| head``) is no reason to stop."""
+def _say(*lines: str) -> None:
+    """Lines on stdout; a reader that went away (``| head``) is no reason to stop."""
     try:
-        print(line, flush=True)
+        for line in lines:
+            print(line, flush=True)
     except BrokenPipeError:
         # Point stdout at /dev/null: later lines and the interpreter's final flush then
         # go nowhere quietly, and the run finishes what it started.
@@ -99,26 +104,89 @@ def _positive(value: str | float | None, option: str, default: float) -> float:
     return number
 
 
-def _render_event(event: runner.Event) -> None:
-    m = event.migration
-    if event.kind == "applied" and m is not None:
-        _say(f"  applied   {m.filename:<40} {event.seconds * 1000:8.0f} ms")
-    elif event.kind == "skipped" and m is not None:
-        _say(f"  skipped   {m.filename:<40} ({event.detail})")
-    elif event.kind == "server":
-        _say(f"  {m.filename if m is not None else 'server'}: {event.detail}")
-    elif event.kind in {"waiting", "retrying", "adopted", "upgraded", "running"}:
-        name = f" {m.filename}:" if m is not None else ""
-        _say(f"  {event.kind}{name} {event.detail}")
+@dataclass(frozen=True)
+class Database:
+    """The options that say which database a task works on, as typed (see TARGET_HELP)."""
+
+    env: str | None
+    database_url: str | None
+    migrations: str | None
+    wait: str | None
+    starts: bool  # a compose environment is started first; --wait then defaults to 60 s
+
+    @property
+    def seconds(self) -> float:
+        return _positive(self.wait, "--wait", target.DEFAULT_WAIT if self.starts else 0.0)
+
+    def folder(self) -> catalog.Catalog:
+        return catalog.load(_folder(self.migrations))
+
+    def resolve(self) -> target.Target:
+        return target.resolve(ROOT, self.env, self.database_url)
+
+    def connect(self, resolved: target.Target, **options: Any) -> target.Connected:
+        return target.connect(resolved, start=self.starts, wait=self.seconds, **options)
 
 
-@task(
+def command(**options: Any) -> Callable[[Callable[..., None]], Task[Any]]:
+    """``@task(**options)``, the body's engine errors turned into exit codes (engine_errors)."""
+
+    def decorate(body: Callable[..., None]) -> Task[Any]:
+        return task(**options)(engine_errors(body))  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def _option(name: str) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+
+
+def database_task(
+    *,
+    starts: bool,
+    migrations: bool = True,
+    env_help: str = TARGET_HELP["env"],
+    options_help: dict[str, str] | None = None,
+    **task_options: Any,
+) -> Callable[[Callable[..., None]], Task[Any]]:
+    """A task on one database: ``body(c, db: Database, *its own options)``.
+
+    invoke reads the options from the signature: this one gives it the body's positional
+    arguments, ``--env`` and ``--database-url``, the body's other options, then
+    ``--migrations`` (unless ``migrations=False``) and ``--wait``, with their help, so no
+    task restates them. (The order decides the short flags, as it did when each task
+    listed them.)
+    """
+
+    def decorate(body: Callable[..., None]) -> Task[Any]:
+        context, _db, *own = inspect.signature(body).parameters.values()
+        required = [p for p in own if p.default is inspect.Parameter.empty]  # positional
+        shared = ["env", "database_url"]
+        tail = ["migrations", "wait"] if migrations else ["wait"]
+
+        @functools.wraps(body)
+        def run(c: Context, *args: Any, **kwargs: Any) -> None:
+            typed = {name: kwargs.pop(name, None) for name in DATABASE_OPTIONS}
+            body(c, Database(**typed, starts=starts), *args, **kwargs)
+
+        run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [context, *required, *map(_option, shared), *own[len(required) :], *map(_option, tail)]
+        )
+        help_ = {"env": env_help, "database_url": TARGET_HELP["database_url"]}
+        if migrations:
+            help_["migrations"] = TARGET_HELP["migrations"]
+        help_ |= {"wait": WAIT_HELP[starts], **(options_help or {})}
+        return command(help=help_, **task_options)(run)
+
+    return decorate
+
+
+@command(
     help={
         "env": TARGET_HELP["env"],
         "wait": f"seconds until the container must be healthy (default: {target.DEFAULT_WAIT:g})",
     }
 )
-@engine_errors
 def up(c: Context, env: str = "dev", wait: str | None = None) -> None:
     """Start PostgreSQL (compose up -d postgres) and wait until it is healthy.
 
@@ -132,45 +200,12 @@ def up(c: Context, env: str = "dev", wait: str | None = None) -> None:
     )
     connected.conn.close()
     assert connected.up is not None  # noqa: S101 - compose targets always report
-    point = connected.up.endpoint
-    state = f"started, ready in {connected.up.waited:.1f}s" if connected.up.started else "running"
-    _say(f"postgres {state}: container {point.container}, listening on {connected.where}")
+    _say(render.up(connected.up, connected.where))
 
 
-def _render_report(report: runner.Report, target_: str | None) -> None:
-    """The summary of ``invoke migrate``: what was applied, or would be with --dry-run."""
-    if report.held_back and not report.planned:
-        first = report.held_back[0].filename
-        _say(
-            f"nothing to apply up to --target {target_}: {report.already_applied} applied;"
-            f" {len(report.held_back)} pending after the target ({first} first)"
-        )
-        return
-    if report.dry_run:
-        if not report.planned:
-            _say("dry run: nothing to apply, the database is up to date")
-        for m in report.planned:
-            _say(f"  would apply {m.filename}")
-        for m in report.adopted:
-            _say(f"  would record the checksum of {m.filename} (applied without one)")
-        if report.planned:
-            _say(f"dry run: {len(report.planned)} to apply; nothing was changed")
-        return
-    applied = len(report.applied)
-    waited = f", waited {report.waited:.1f}s for another run" if report.waited >= 0.05 else ""
-    if applied == 0 and not report.skipped:
-        _say(f"nothing to do: {report.already_applied} applied, the database is up to date")
-    else:
-        skipped = f", {len(report.skipped)} applied by another run" if report.skipped else ""
-        _say(
-            f"done: {applied} applied in {report.seconds:.2f}s"
-            f" ({report.already_applied} already applied{skipped}{waited})"
-        )
-
-
-@task(
-    help={
-        **TARGET_HELP,
+@database_task(
+    starts=True,
+    options_help={
         "dry_run": "list what would run and change nothing",
         "target": "stop after this version (e.g. 007)",
         "allow_out_of_order": "apply pending files numbered below the highest applied one",
@@ -180,21 +215,17 @@ def _render_report(report: runner.Report, target_: str | None) -> None:
         f"jitter, before the run fails with exit 7 (default: {runner.DEFAULT_LOCK_BUDGET:g})",
         "wait_for_lock": "seconds to wait while another run holds the migration lock "
         f"(default: {runner.DEFAULT_WAIT_FOR_LOCK:g})",
-    }
+    },
 )
-@engine_errors
 def migrate(
     c: Context,
-    env: str | None = None,
-    database_url: str | None = None,
+    db: Database,
     dry_run: bool = False,
     target_: str | None = None,
     allow_out_of_order: bool = False,
     lock_timeout: str | None = None,
     lock_budget: str | None = None,
     wait_for_lock: str | None = None,
-    migrations: str | None = None,
-    wait: str | None = None,
 ) -> None:
     """Apply every pending migration in numeric order, one transaction per file.
 
@@ -203,8 +234,8 @@ def migrate(
     touched. For a compose environment PostgreSQL is started first (see `up`).
     Prints one line per file with its time, then a summary.
     """
-    folder = catalog.load(_folder(migrations))
-    resolved = target.resolve(ROOT, env, database_url)
+    folder = db.folder()
+    resolved = db.resolve()
     options = runner.Options(
         target=target_,
         dry_run=dry_run,
@@ -215,83 +246,54 @@ def migrate(
     )
     runner.check_options(options)  # bad options fail before Docker starts
     runner.target_number(folder, options.target)
-    connected = target.connect(
+    connected = db.connect(
         resolved,
-        start=True,
-        wait=_positive(wait, "--wait", target.DEFAULT_WAIT),
         on_wait=lambda line: _say(f"  {line}"),
         application_name=runner.APPLICATION_NAME,
     )
     with connected.conn as conn:
-        if connected.up is not None and connected.up.started:
-            _say(f"postgres started, ready in {connected.up.waited:.1f}s")
-        where = (
-            connected.where
-            if resolved.env is None
-            else f"{resolved.describe()} at {connected.where}"
-        )
-        _say(f"migrating {where}")
-        report = runner.migrate(conn, folder, options, _render_event)
-    _render_report(report, target_)
+        _say(*render.migrate_start(resolved, connected))
+        report = runner.migrate(conn, folder, options, _show_event)
+    _say(*render.migrate_summary(report, target_))
 
 
-@task(
-    help={
-        **TARGET_HELP,
-        "json": "print JSON for scripts instead of a table",
-    }
-)
-@engine_errors
-def status(
-    c: Context,
-    env: str | None = None,
-    database_url: str | None = None,
-    json_: bool = False,
-    migrations: str | None = None,
-    wait: str | None = None,
-) -> None:
+def _show_event(event: runner.Event) -> None:
+    line = render.event(event)
+    if line is not None:
+        _say(line)
+
+
+@database_task(starts=False, options_help={"json": "print JSON for scripts instead of a table"})
+def status(c: Context, db: Database, json_: bool = False) -> None:
     """Show each migration on disk against schema_migrations.
 
     States: applied, pending, changed (edited since it was applied) and missing
     (applied but no longer on disk). Exits non-zero when anything is changed or
     missing, so CI can gate on it. Does not start the database.
     """
-    folder = catalog.load(_folder(migrations))
-    resolved = target.resolve(ROOT, env, database_url)
-    connected = target.connect(resolved, start=False, wait=_positive(wait, "--wait", 0.0))
+    from alumdb import status as migration_status
+
+    folder = db.folder()
+    connected = db.connect(db.resolve())
     with connected.conn as conn:
         entries = runner.read_status(conn, folder)
     bad = migration_status.problems(entries)
     counts = migration_status.counts(entries)
     if json_:
-        document = {
-            "database": connected.where,
-            "migrations": [e.to_json() for e in entries],
-            "summary": counts,
-            "ok": not bad,
-        }
-        print(json.dumps(document, indent=2))
+        print(render.status_json(connected.where, entries, counts, ok=not bad))
     else:
-        _say(f"{connected.where}")
-        _say(f"{'VERSION':<8} {'NAME':<32} {'STATE':<9} {'EXECUTED AT':<25} {'DURATION':>9}")
-        for e in entries:
-            when = e.executed_at.strftime("%Y-%m-%d %H:%M:%S%z") if e.executed_at else "-"
-            took = f"{e.duration_ms} ms" if e.duration_ms is not None else "-"
-            note = f"  {e.detail}" if e.detail else ""
-            _say(f"{e.version:<8} {e.name:<32} {e.state:<9} {when:<25} {took:>9}{note}")
-        _say(", ".join(f"{n} {s}" for s, n in counts.items()))
+        _say(*render.status_table(connected.where, entries, counts))
     if bad:
         raise DriftError(f"{len(bad)} applied migration(s) changed or missing on disk")
 
 
-@task(
+@command(
     help={
         "name": "snake_case description, e.g. add_contact_notes",
         "purpose": "the header's Purpose line (default: from NAME)",
         "migrations": TARGET_HELP["migrations"],
     }
 )
-@engine_errors
 def new_migration(
     c: Context, name: str, purpose: str | None = None, migrations: str | None = None
 ) -> None:
@@ -300,48 +302,39 @@ def new_migration(
     The number is the highest on disk plus one, zero-padded to three digits
     (1000 follows 999). NAME must be snake_case and not used already.
     """
+    from alumdb import scaffold
+
     created = scaffold.new_migration(_folder(migrations), name, purpose)
     _say(str(created.path.relative_to(ROOT) if created.path.is_relative_to(ROOT) else created.path))
 
 
-@task(
-    help={
+@database_task(
+    starts=False,
+    options_help={
         "version": "the applied migration whose file changed, e.g. 004",
         "reason": "why the change is harmless (required, recorded in schema_migrations_audit)",
-        **TARGET_HELP,
-    }
+    },
 )
-@engine_errors
-def accept_checksum(
-    c: Context,
-    version: str,
-    reason: str = "",
-    env: str | None = None,
-    database_url: str | None = None,
-    migrations: str | None = None,
-    wait: str | None = None,
-) -> None:
+def accept_checksum(c: Context, db: Database, version: str, reason: str = "") -> None:
     """Accept the current content of an applied file whose checksum changed.
 
     For edits that change nothing the database sees (a comment, whitespace).
     Records the old and new checksum and the reason in schema_migrations_audit.
     """
-    folder = catalog.load(_folder(migrations))
-    resolved = target.resolve(ROOT, env, database_url)
-    connected = target.connect(resolved, start=False, wait=_positive(wait, "--wait", 0.0))
+    folder = db.folder()
+    connected = db.connect(db.resolve())
     with connected.conn as conn:
         old, new = runner.accept_checksum(conn, folder, version, reason)
     _say(f"accepted {version}: checksum {old or 'none'} -> {new} (logged with your reason)")
 
 
-@task(
+@command(
     help={
         "migrations": TARGET_HELP["migrations"],
         "squawk": "also run squawk's locking and safety rules (default: on)",
         "strict": "warnings fail too (what CI runs)",
     }
 )
-@engine_errors
 def lint(
     c: Context, migrations: str | None = None, squawk: bool = True, strict: bool = False
 ) -> None:
@@ -360,33 +353,19 @@ def lint(
     paths = catalog.migration_paths(folder) if folder.is_dir() else []
     if squawk:
         findings += linter.run_squawk(paths, ROOT / ".squawk.toml")
-    for finding in sorted(findings):
-        _say(str(finding))
-    failing = linter.failing(findings, strict=strict)
-    warnings = sum(1 for f in findings if f.severity is linter.Severity.WARNING)
-    summary = (
-        f"{len(paths)} files checked: {len(findings) - warnings} error(s), {warnings} warning(s)"
-    )
+    failing = bool(linter.failing(findings, strict=strict))
+    *lines, summary = render.lint(findings, len(paths), strict=strict, failing=failing)
+    _say(*lines)
     if failing:
-        raise CheckFailed(summary + (" (--strict)" if strict and warnings else ""))
-    _say(summary if findings else f"{len(paths)} files checked: no findings")
+        raise CheckFailed(summary)
+    _say(summary)
 
 
-@task(
-    help={
-        **TARGET_HELP,
-        "check": "only check: exit 1 when the diagram is stale, change nothing",
-    }
+@database_task(
+    starts=True,
+    options_help={"check": "only check: exit 1 when the diagram is stale, change nothing"},
 )
-@engine_errors
-def erd(
-    c: Context,
-    env: str | None = None,
-    database_url: str | None = None,
-    check: bool = False,
-    migrations: str | None = None,
-    wait: str | None = None,
-) -> None:
+def erd(c: Context, db: Database, check: bool = False) -> None:
     """Regenerate the Mermaid schema diagram in migrations/README.md from the database.
 
     Reads the migrated database (run `invoke migrate` first: every file must be
@@ -394,20 +373,11 @@ def erd(
     """
     from alumdb import diagram
 
-    folder = catalog.load(_folder(migrations))
+    folder = db.folder()
     readme = folder.directory / "README.md"
-    resolved = target.resolve(ROOT, env, database_url)
-    connected = target.connect(
-        resolved, start=True, wait=_positive(wait, "--wait", target.DEFAULT_WAIT)
-    )
+    connected = db.connect(db.resolve())
     with connected.conn as conn:
-        pending = migration_status.not_applied(runner.read_status(conn, folder))
-        if pending:
-            raise UsageError(
-                f"{connected.where}: {len(pending)} migration(s) not applied "
-                f"({pending[0].version} first); run `invoke migrate` before `invoke erd`"
-            )
-        drawing = diagram.render_erd(conn)
+        drawing = diagram.render_migrated_erd(conn, folder, connected.where)
     if check:
         if diagram.readme_erd(readme) != drawing:
             raise CheckFailed(f"{readme}: the schema diagram is stale; run `invoke erd`")
@@ -418,28 +388,23 @@ def erd(
         _say(f"{readme}: schema diagram already up to date")
 
 
-@task(
-    help={
-        **TARGET_HELP,
+@database_task(
+    starts=False,
+    options_help={
         "json": "print JSON for scripts instead of one line per difference",
         "shadow_url": "an empty database to replay into (emptied again afterwards), for a "
         "role that may not create databases",
         "shadow_container": "replay into a throwaway container of POSTGRES_IMAGE instead of "
         "a database on the target's server",
-        "wait": "seconds to wait for the database to accept connections (default: 0)",
     },
     auto_shortflags=False,  # -h would be --shadow-container: long options only
 )
-@engine_errors
 def drift(
     c: Context,
-    env: str | None = None,
-    database_url: str | None = None,
+    db: Database,
     json_: bool = False,
     shadow_url: str | None = None,
     shadow_container: bool = False,
-    migrations: str | None = None,
-    wait: str | None = None,
 ) -> None:
     """Compare the database's schema with what its recorded migrations make (read-only).
 
@@ -449,15 +414,13 @@ def drift(
     compares the two catalogs object by object. One line per difference: + extra,
     - missing, ~ changed, with both definitions. Exit 0 when identical, 10 when drifted.
     """
-    from alumdb import replay
+    from alumdb import database, replay
 
     if shadow_url is not None and shadow_container:
         raise UsageError("pass either --shadow-url or --shadow-container, not both")
     shadow_params = database.parse_url(shadow_url, "--shadow-url") if shadow_url else None
-    folder = catalog.load(_folder(migrations))
-    resolved = target.resolve(ROOT, env, database_url)
-    seconds = _positive(wait, "--wait", 0.0)
-    connected = target.connect(resolved, start=False, wait=seconds)
+    folder = db.folder()
+    connected = db.connect(db.resolve())
     progress = (lambda _: None) if json_ else (lambda line: _say(f"  {line}"))
     try:
         with connected.conn as conn:
@@ -469,57 +432,30 @@ def drift(
                 project_dir=ROOT,
                 shadow_url=shadow_params,
                 container=shadow_container,
-                wait=max(seconds, 60.0),
+                wait=max(db.seconds, 60.0),
                 on_progress=progress,
             )
     except (KeyboardInterrupt, Interrupted):  # the runner turns Ctrl-C into Interrupted
         raise Exit(
             "interrupted: the target was only read and the shadow database is removed",
-            code=130,
+            code=ExitCode.INTERRUPTED,
         ) from None
-    _render_drift(result, connected.where, json_)
-
-
-def _render_drift(result: Any, where: str, json_: bool) -> None:
-    """Print what ``invoke drift`` found (``result`` is an ``alumdb.replay.Result``)."""
-    from alumdb.errors import SchemaDriftError
-
-    differences = result.comparison.differences
     if json_:
-        document = {
-            "database": where,
-            "shadow": result.shadow,
-            "replayed": [m.version for m in result.replayed],
-            "identical": not differences,
-            "differences": [d.to_json() for d in differences],
-            "notes": result.notes,
-        }
-        print(json.dumps(document, indent=2))
+        print(render.drift_json(result, connected.where))
     else:
-        for line in result.notes:
-            _say(line)
-        for difference in differences:
-            _say(difference.line())
-    if differences:
-        raise Exit(
-            f"error: drift: {len(differences)} difference(s) from the "
-            f"{len(result.replayed)} recorded migrations",
-            code=SchemaDriftError.exit_code,
-        )
+        _say(*render.drift_lines(result))
+    if result.comparison.differences:
+        raise SchemaDriftError(render.drift_verdict(result))
     if not json_:
-        _say(
-            f"no drift: the schema is what the {len(result.replayed)} recorded migrations "
-            f"make ({result.seconds:.1f}s)"
-        )
+        _say(render.drift_verdict(result))
 
 
-@task(
+@command(
     help={
         "check": "only check: exit 1 when migrations/schema.sql is stale, change nothing",
         "migrations": TARGET_HELP["migrations"],
     }
 )
-@engine_errors
 def schema(c: Context, check: bool = False, migrations: str | None = None) -> None:
     """Regenerate migrations/schema.sql: the fully migrated schema, as pg_dump writes it.
 
@@ -534,10 +470,9 @@ def schema(c: Context, check: bool = False, migrations: str | None = None) -> No
     path = schema_dump.path(folder)
     if check:
         if not schema_dump.is_current(folder, text):
-            raise Exit(
-                f"error: {path} is stale (it is not the schema the migrations make); "
-                "run `invoke schema` and commit it",
-                code=1,
+            raise CheckFailed(
+                f"{path} is stale (it is not the schema the migrations make); "
+                "run `invoke schema` and commit it"
             )
         _say(f"{path}: up to date")
     elif schema_dump.write(folder, text):
@@ -546,8 +481,7 @@ def schema(c: Context, check: bool = False, migrations: str | None = None) -> No
         _say(f"{path}: already up to date")
 
 
-@task(help={"migrations": TARGET_HELP["migrations"]})
-@engine_errors
+@command(help={"migrations": TARGET_HELP["migrations"]})
 def verify(c: Context, migrations: str | None = None) -> None:
     """Prove migrations/ on fresh databases in a scratch compose project.
 
@@ -563,8 +497,7 @@ def verify(c: Context, migrations: str | None = None) -> None:
     _say(f"verified {len(folder)} migrations on fresh databases")
 
 
-@task(help={"env": TARGET_HELP["env"]})
-@engine_errors
+@command(help={"env": TARGET_HELP["env"]})
 def down(c: Context, env: str = "dev") -> None:
     """Stop and remove the database container; the data volume is kept."""
     resolved = environment.resolve(env, ROOT)
@@ -572,8 +505,7 @@ def down(c: Context, env: str = "dev") -> None:
     _say(f"stopped {resolved.describe()}; data kept (invoke reset drops it)")
 
 
-@task(help={"yes": "do not ask for confirmation", "env": "only dev is allowed"})
-@engine_errors
+@command(help={"yes": "do not ask for confirmation", "env": "only dev is allowed"})
 def reset(c: Context, yes: bool = False, env: str = "dev") -> None:
     """Drop the dev database (its volume) and migrate from scratch. Refuses prod."""
     if env != "dev":
@@ -590,14 +522,13 @@ def reset(c: Context, yes: bool = False, env: str = "dev") -> None:
     migrate(c, env="dev")
 
 
-@task(
+@command(
     help={
         "env": TARGET_HELP["env"],
         "follow": "keep printing new lines",
         "tail": "how many lines (default: 100)",
     }
 )
-@engine_errors
 def logs(c: Context, env: str = "dev", follow: bool = False, tail: int = 100) -> None:
     """Show the database container's logs."""
     resolved = environment.resolve(env, ROOT)
@@ -605,7 +536,7 @@ def logs(c: Context, env: str = "dev", follow: bool = False, tail: int = 100) ->
     c.run(shlex.join(environment.compose_args(resolved, *args)), pty=sys.stdout.isatty())
 
 
-@task(
+@command(
     help={
         "env": TARGET_HELP["env"],
         "command": "run one SQL command instead of a shell",
@@ -613,7 +544,6 @@ def logs(c: Context, env: str = "dev", follow: bool = False, tail: int = 100) ->
         "this tenant's UUID: see exactly the rows the application sees",
     }
 )
-@engine_errors
 def psql(
     c: Context, env: str = "dev", command: str | None = None, tenant: str | None = None
 ) -> None:
@@ -622,22 +552,20 @@ def psql(
     With --tenant, the session runs as alumoutreach_app with app.tenant_id set for
     the whole session, so row-level security shows that tenant's rows only.
     """
+    from alumdb import tenancy
+
     tenant_id = None if tenant is None else tenancy.parse_tenant(tenant)  # before Docker
     resolved = environment.resolve(env, ROOT)
     point = environment.running_endpoint(resolved, environment.docker_client())
     interactive = command is None and sys.stdin.isatty()
-    args = ["docker", "exec", *(["-it"] if interactive else ["-i"])]
-    if tenant_id is not None:
-        args += ["-e", f"PGOPTIONS={tenancy.session_options(tenant_id)}"]
-        if interactive:
-            print(
-                f"psql as {tenancy.APP_ROLE}, {tenancy.TENANT_SETTING} = {tenant_id}"
-                " (RESET ROLE returns to the owner)",
-                file=sys.stderr,
-            )
-    args += [point.container, "psql", "-U", point.user, "-d", point.dbname]
-    if command is not None:
-        args += ["-c", command]
+    if tenant_id is not None and interactive:
+        print(
+            f"psql as {tenancy.APP_ROLE}, {tenancy.TENANT_SETTING} = {tenant_id}"
+            " (RESET ROLE returns to the owner)",
+            file=sys.stderr,
+        )
+    options = None if tenant_id is None else tenancy.session_options(tenant_id)
+    args = point.psql_command(interactive=interactive, command=command, pgoptions=options)
     c.run(shlex.join(args), pty=interactive)
 
 
@@ -647,16 +575,10 @@ class _SeedBar:
     def __init__(self) -> None:
         self.shown = sys.stderr.isatty()
 
-    def __call__(self, p: Any) -> None:
-        if not self.shown:
-            return
-        done = p.tenant - 1 + (seed_engine.TABLES.index(p.table) + 1) / len(seed_engine.TABLES)
-        filled = int(30 * done / p.tenants)
-        bar = "#" * filled + "." * (30 - filled)
-        sys.stderr.write(
-            f"\r[{bar}] tenant {p.tenant}/{p.tenants} {p.rows:>12,} rows  {p.table:<24}"
-        )
-        sys.stderr.flush()
+    def __call__(self, p: seed_engine.Progress) -> None:
+        if self.shown:
+            sys.stderr.write("\r" + render.seed_progress(p))
+            sys.stderr.flush()
 
     def close(self) -> None:
         if self.shown:
@@ -664,10 +586,11 @@ class _SeedBar:
             sys.stderr.flush()
 
 
-@task(
-    help={
-        "env": "compose environment: dev (default); prod is always refused",
-        "database_url": TARGET_HELP["database_url"],
+@database_task(
+    starts=True,
+    migrations=False,
+    env_help="compose environment: dev (default); prod is always refused",
+    options_help={
         "tenants": f"how many tenants (default: {seed_plan.DEFAULT_TENANTS})",
         "size": f"preset: {', '.join(seed_plan.PRESETS)} (default: {seed_plan.DEFAULT_PRESET}); "
         + "; ".join(
@@ -676,20 +599,16 @@ class _SeedBar:
         "contacts": "contacts per tenant, overriding the preset's",
         "seed": "random seed: the same seed gives the same rows (default: 1)",
         "allow_non_dev": "seed a database that does not look like a disposable dev database",
-        "wait": TARGET_HELP["wait"],
-    }
+    },
 )
-@engine_errors
 def seed(
     c: Context,
-    env: str | None = None,
-    database_url: str | None = None,
+    db: Database,
     tenants: int = seed_plan.DEFAULT_TENANTS,
     size: str | None = None,
     contacts: str | None = None,
     seed: int = 1,
     allow_non_dev: bool = False,
-    wait: str | None = None,
 ) -> None:
     """Fill a dev database with realistic, deterministic data (COPY), then print rows per table.
 
@@ -699,7 +618,7 @@ def seed(
     disposable (not on this machine, `prod` in its name, tenants it did not make)
     unless --allow-non-dev. Tenants already seeded with this --seed are skipped.
     """
-    if env == "prod":
+    if db.env == "prod":
         raise SeedError("--env prod: seed writes made-up data and never runs against production")
     per_tenant = None
     if contacts is not None:
@@ -707,8 +626,7 @@ def seed(
             raise UsageError(f"--contacts {contacts!r}: give a whole number of contacts per tenant")
         per_tenant = int(contacts)
     options = seed_plan.options(tenants, size, per_tenant, seed)
-    resolved = target.resolve(ROOT, env, database_url)
-    connected = target.connect(resolved, start=True, wait=_positive(wait, "--wait", 60.0))
+    connected = db.connect(db.resolve())
     bar = _SeedBar()
     with connected.conn as conn:
         _say(
@@ -723,11 +641,4 @@ def seed(
             f"nothing to do: tenant(s) {', '.join(report.skipped)} are already seeded with "
             f"--seed {seed}; pass another --seed or more --tenants"
         )
-    width = max(len(t) for t in report.rows)
-    for table, count in report.rows.items():
-        _say(f"  {table:<{width}} {count:>12,}")
-    total = sum(report.rows.values())
-    _say(
-        f"done: {total:,} rows for {len(report.seeded)} tenant(s) in {report.seconds:.1f}s"
-        + (f"; skipped already seeded: {', '.join(report.skipped)}" if report.skipped else "")
-    )
+    _say(*render.seed_summary(report))

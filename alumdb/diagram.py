@@ -21,6 +21,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
+from alumdb import runner, status
+from alumdb.catalog import Catalog
 from alumdb.errors import UsageError
 from alumdb.tracking import AUDIT_TABLE, TRACKING_TABLE
 
@@ -169,6 +171,21 @@ def render_erd(conn: psycopg.Connection[Any]) -> str:
             lines.append(f'{INDENT}{parent} {parent_end}--o{{ {child} : "{fk_name}"')
     lines.append("```")
     return "\n".join(lines)
+
+
+def render_migrated_erd(conn: psycopg.Connection[Any], folder: Catalog, where: str) -> str:
+    """:func:`render_erd` of a database with every file of ``folder`` applied.
+
+    A database with files not applied would draw another schema than the migrations
+    make (and the README would go stale the other way): :class:`UsageError`.
+    """
+    pending = status.not_applied(runner.read_status(conn, folder))
+    if pending:
+        raise UsageError(
+            f"{where}: {len(pending)} migration(s) not applied "
+            f"({pending[0].version} first); run `invoke migrate` before `invoke erd`"
+        )
+    return render_erd(conn)
 
 
 def _marker_span(readme: Path, text: str) -> tuple[int, int]:

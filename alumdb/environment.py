@@ -75,6 +75,16 @@ class Endpoint:
             "dbname": self.dbname,
         }
 
+    def psql_command(
+        self, *, interactive: bool, command: str | None = None, pgoptions: str | None = None
+    ) -> list[str]:
+        """``docker exec`` of psql inside the container (no psql needed on the host)."""
+        args = ["docker", "exec", "-it" if interactive else "-i"]
+        if pgoptions is not None:
+            args += ["-e", f"PGOPTIONS={pgoptions}"]
+        args += [self.container, "psql", "-U", self.user, "-d", self.dbname]
+        return args if command is None else [*args, "-c", command]
+
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """The ``KEY=VALUE`` pairs of a ``.env`` file, read as compose reads them."""

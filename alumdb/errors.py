@@ -1,13 +1,49 @@
-"""The errors the engine raises. Each message is one line meant for a person:
-it names the file, line or argument at fault and says what to do."""
+"""The errors the engine raises, and the exit codes they end a task with.
+
+Each message is one line meant for a person: it names the file, line or argument at
+fault and says what to do. Each error class names its exit code in its class
+statement (``class X(AlumdbError, exit_code=ExitCode.USAGE)``); :class:`ExitCode` is
+the one list of them, and README.md's exit-code table documents the same numbers
+(``tests/unit/test_errors.py`` compares the two).
+"""
 
 from __future__ import annotations
 
+import enum
+from typing import Any, ClassVar
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit code a task ends with."""
+
+    OK = 0
+    FAILED_CHECK = 1  # lint findings, a stale diagram or schema.sql, a cancelled reset
+    USAGE = 2  # a bad argument, option, name or configuration value
+    CATALOG = 3  # the migrations folder is invalid
+    DOCKER = 4  # the Docker Engine or compose failed
+    UNREACHABLE = 5  # the database did not accept a connection
+    CHANGED_FILES = 6  # applied files changed or missing on disk
+    MIGRATION_FAILED = 7  # a migration failed (rolled back), or its locks were not had
+    LINTER_UNAVAILABLE = 8  # the linter could not run (squawk missing)
+    VERIFY = 9  # `verify` found a difference
+    SCHEMA_DRIFT = 10  # `drift`: the schema is not what its migrations make
+    SEED = 11  # `seed` refused its target or failed
+    INTERRUPTED = 130  # Ctrl-C
+
 
 class AlumdbError(Exception):
-    """Base of every error the engine raises on purpose."""
+    """Base of every error the engine raises on purpose.
 
-    exit_code: int = 1
+    A subclass names its exit code as a keyword of its class statement; without
+    one it keeps its parent's.
+    """
+
+    exit_code: ClassVar[ExitCode] = ExitCode.FAILED_CHECK
+
+    def __init_subclass__(cls, exit_code: ExitCode | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -17,19 +53,27 @@ class AlumdbError(Exception):
         return self.message
 
 
-class UsageError(AlumdbError):
+class CheckFailed(AlumdbError, exit_code=ExitCode.FAILED_CHECK):
+    """A check found something to fix: lint findings, a stale schema diagram."""
+
+
+class Cancelled(AlumdbError, exit_code=ExitCode.FAILED_CHECK):
+    """The user answered no; nothing changed."""
+
+
+class UsageError(AlumdbError, exit_code=ExitCode.USAGE):
     """A bad argument, option or configuration value."""
 
-    exit_code = 2
+
+class ScaffoldError(UsageError):
+    """``new-migration`` refused its name or could not write the file."""
 
 
-class CatalogError(AlumdbError):
+class CatalogError(AlumdbError, exit_code=ExitCode.CATALOG):
     """The migrations folder is not valid; nothing was run.
 
     ``problems`` holds one line per problem, each naming its file.
     """
-
-    exit_code = 3
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -42,83 +86,45 @@ class CatalogError(AlumdbError):
         super().__init__(message)
 
 
-class DockerUnavailableError(AlumdbError):
-    """The Docker Engine cannot be reached."""
-
-    exit_code = 4
-
-
-class EnvironmentFailure(AlumdbError):
+class EnvironmentFailure(AlumdbError, exit_code=ExitCode.DOCKER):
     """Compose failed, or the database container never became healthy."""
 
-    exit_code = 4
+
+class DockerUnavailableError(EnvironmentFailure):
+    """The Docker Engine cannot be reached."""
 
 
-class DatabaseUnavailableError(AlumdbError):
+class DatabaseUnavailableError(AlumdbError, exit_code=ExitCode.UNREACHABLE):
     """The database did not accept a connection in time."""
 
-    exit_code = 5
 
-
-class DriftError(AlumdbError):
+class DriftError(AlumdbError, exit_code=ExitCode.CHANGED_FILES):
     """Applied migrations differ from the files on disk (changed or missing)."""
 
-    exit_code = 6
 
-
-class MigrationFailed(AlumdbError):
+class MigrationFailed(AlumdbError, exit_code=ExitCode.MIGRATION_FAILED):
     """A migration file failed; its transaction was rolled back."""
-
-    exit_code = 7
 
 
 class LockWaitTimeout(MigrationFailed):
     """Another run held the migration lock longer than ``--wait-for-lock``."""
 
 
-class ScaffoldError(AlumdbError):
-    """``new-migration`` refused its name or could not write the file."""
-
-    exit_code = 2
-
-
-class VerifyError(AlumdbError):
-    """A fresh-database check of migrations/ found a difference (``invoke verify``)."""
-
-    exit_code = 9
-
-
-class SchemaDriftError(AlumdbError):
-    """``invoke drift``: the schema differs from what the recorded migrations make."""
-
-    exit_code = 10
-
-
-class LintError(AlumdbError):
+class LintError(AlumdbError, exit_code=ExitCode.LINTER_UNAVAILABLE):
     """The linter could not run (for example, the ``squawk`` binary is missing)."""
 
-    exit_code = 8
+
+class VerifyError(AlumdbError, exit_code=ExitCode.VERIFY):
+    """A fresh-database check of migrations/ found a difference (``invoke verify``)."""
 
 
-class CheckFailed(AlumdbError):
-    """A check found something to fix: lint findings, a stale schema diagram."""
-
-    exit_code = 1
+class SchemaDriftError(AlumdbError, exit_code=ExitCode.SCHEMA_DRIFT):
+    """``invoke drift``: the schema differs from what the recorded migrations make."""
 
 
-class Cancelled(AlumdbError):
-    """The user answered no; nothing changed."""
-
-    exit_code = 1
-
-
-class Interrupted(AlumdbError):
-    """Ctrl-C (SIGINT) stopped a run; the message says what was rolled back."""
-
-    exit_code = 130
-
-
-class SeedError(AlumdbError):
+class SeedError(AlumdbError, exit_code=ExitCode.SEED):
     """``seed`` refused its target (prod, not disposable, not migrated); nothing was written."""
 
-    exit_code = 11
+
+class Interrupted(AlumdbError, exit_code=ExitCode.INTERRUPTED):
+    """Ctrl-C (SIGINT) stopped a run; the message says what was rolled back."""

@@ -9,8 +9,8 @@ Generated files follow the spec's template and rules: the header, idempotent DDL
 (``CREATE TABLE IF NOT EXISTS`` with a named composite primary key on
 ``tenant_id``, ``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``, ``CREATE INDEX IF NOT
 EXISTS``, a named CHECK constraint guarded in a ``DO`` block) and the tracking
-insert. File 001 is the real 001_init.sql when it exists (it creates
-schema_migrations), else a minimal equivalent. Files are grouped by ten: the first
+insert. File 001 is the real 001_init.sql (it creates schema_migrations and its
+audit table, as every real set starts). Files are grouped by ten: the first
 of a group creates a table, the others add a column and an index to it, so no file
 depends on one outside its group and the order of versions within a digit count
 is all that matters (dbmate compares versions as text).
@@ -26,42 +26,6 @@ from alumdb import catalog
 from bench.server import COMPOSE_FILE, ROOT
 
 REAL_MIGRATIONS = ROOT / "migrations"
-
-# Used as file 001 of generated sets when migrations/001_init.sql does not exist yet.
-MINIMAL_INIT = """\
--- ============================================================
--- Migration: 001_init.sql
--- Purpose: Tracking table (bench stand-in for the real 001_init.sql)
--- ============================================================
-
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version     VARCHAR(16) NOT NULL,
-    name        VARCHAR(255) NOT NULL,
-    executed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    checksum    CHAR(64),
-    duration_ms INTEGER,
-    applied_by  TEXT NOT NULL DEFAULT current_user,
-    CONSTRAINT pk_schema_migrations PRIMARY KEY (version)
-);
-
-CREATE TABLE IF NOT EXISTS schema_migrations_audit (
-    id           BIGINT GENERATED ALWAYS AS IDENTITY,
-    version      VARCHAR(16) NOT NULL,
-    event        TEXT NOT NULL,
-    old_checksum CHAR(64),
-    new_checksum CHAR(64),
-    reason       TEXT,
-    actor        TEXT NOT NULL DEFAULT current_user,
-    recorded_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT pk_schema_migrations_audit PRIMARY KEY (id),
-    CONSTRAINT ck_schema_migrations_audit_event CHECK (event IN ('adopted', 'checksum_accepted'))
-);
-
--- Record this migration
-INSERT INTO schema_migrations (version, name)
-VALUES ('001', 'init')
-ON CONFLICT (version) DO NOTHING;
-"""
 
 HEADER = """\
 -- ============================================================
@@ -149,11 +113,6 @@ def generated_file(number: int) -> tuple[str, str]:
     return filename, text
 
 
-def _init_text() -> str:
-    init = REAL_MIGRATIONS / "001_init.sql"
-    return init.read_text(encoding="utf-8") if init.is_file() else MINIMAL_INIT
-
-
 def _finish(name: str, root: Path, source: Path, generated: bool) -> Workload:
     """Validate ``source`` with the engine's catalog, then lay out the other formats."""
     loaded = catalog.load(source)
@@ -192,7 +151,7 @@ def generate(count: int, base: Path) -> Workload:
     folder = root / "migrations"
     folder.mkdir(parents=True)
     shutil.copyfile(COMPOSE_FILE, root / COMPOSE_FILE.name)
-    (folder / "001_init.sql").write_text(_init_text(), encoding="utf-8")
+    shutil.copyfile(REAL_MIGRATIONS / "001_init.sql", folder / "001_init.sql")
     for number in range(2, count + 1):
         filename, text = generated_file(number)
         (folder / filename).write_text(text, encoding="utf-8")

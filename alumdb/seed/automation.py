@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+from alumdb.seed import tables
 from alumdb.seed.gen import Ctx, js
 
 WORKFLOW_STATUSES = ("active", "active", "paused", "draft", "archived", "active")
@@ -23,44 +24,9 @@ QUEUES = {
     "webhooks": ("providers.delivery_event",),
 }
 
-WORKFLOWS_COLUMNS = (
-    "id",
-    "name",
-    "status",
-    "version",
-    "trigger_definition",
-    "graph",
-    "activated_at",
-    "created_by",
-)
-WORKFLOW_RUNS_COLUMNS = (
-    "id",
-    "workflow_id",
-    "workflow_version",
-    "contact_id",
-    "status",
-    "current_node",
-    "next_run_at",
-    "context",
-    "started_at",
-    "finished_at",
-    "error",
-)
-WORKFLOW_NODE_RUNS_COLUMNS = (
-    "id",
-    "workflow_id",
-    "workflow_run_id",
-    "node_key",
-    "status",
-    "attempts",
-    "started_at",
-    "finished_at",
-    "error",
-)
-
 
 def workflows(ctx: Ctx, count: int, runs: int) -> None:
-    rows = ctx.table("workflows", *WORKFLOWS_COLUMNS)
+    rows = ctx.table(tables.WORKFLOWS)
     live = []
     graph = js(
         {
@@ -88,8 +54,8 @@ def workflows(ctx: Ctx, count: int, runs: int) -> None:
         )
         if status != "draft":
             live.append((wid, version))
-    ctx.table("workflow_runs", *WORKFLOW_RUNS_COLUMNS)
-    ctx.table("workflow_node_runs", *WORKFLOW_NODE_RUNS_COLUMNS)
+    ctx.table(tables.WORKFLOW_RUNS)
+    ctx.table(tables.WORKFLOW_NODE_RUNS)
     for _ in range(runs if live else 0):
         _workflow_run(ctx, *ctx.pick(live))
 
@@ -105,7 +71,7 @@ def _workflow_run(ctx: Ctx, workflow: object, version: int) -> None:
     error = "provider timeout" if status == "failed" else None
     steps = ctx.rng.randint(1, 3) if started else 0
     ctx.add(
-        "workflow_runs",
+        tables.WORKFLOW_RUNS,
         rid,
         workflow,
         ctx.rng.randint(1, version),
@@ -127,7 +93,7 @@ def _workflow_run(ctx: Ctx, workflow: object, version: int) -> None:
             node_status = "running" if status == "running" else "failed"
         end = ctx.later(at, 0.5) if node_status != "running" else None
         ctx.add(
-            "workflow_node_runs",
+            tables.WORKFLOW_NODE_RUNS,
             ctx.uid(),
             workflow,
             rid,
@@ -142,29 +108,9 @@ def _workflow_run(ctx: Ctx, workflow: object, version: int) -> None:
 
 
 def sequences(ctx: Ctx, count: int, runs: int) -> None:
-    rows = ctx.table("sequences", "id", "name", "status", "exit_on_reply", "created_by")
-    ctx.table(
-        "sequence_steps",
-        "id",
-        "sequence_id",
-        "step_number",
-        "name",
-        "delay",
-        "channel",
-        "template_id",
-    )
-    ctx.table(
-        "sequence_runs",
-        "id",
-        "sequence_id",
-        "contact_id",
-        "status",
-        "current_step",
-        "next_run_at",
-        "enrolled_at",
-        "finished_at",
-        "exit_reason",
-    )
+    rows = ctx.table(tables.SEQUENCES)
+    ctx.table(tables.SEQUENCE_STEPS)
+    ctx.table(tables.SEQUENCE_RUNS)
     contacts = ctx.refs["contacts"]
     for i in range(count):
         sid, status = ctx.uid(), SEQUENCE_STATUSES[i % len(SEQUENCE_STATUSES)]
@@ -174,7 +120,7 @@ def sequences(ctx: Ctx, count: int, runs: int) -> None:
         for step in range(1, 4):
             template, channel = ctx.pick(ctx.refs["templates"])
             ctx.add(
-                "sequence_steps",
+                tables.SEQUENCE_STEPS,
                 ctx.uid(),
                 sid,
                 step,
@@ -201,39 +147,22 @@ def _enrolment(ctx: Ctx, sequence: object, contact: object) -> None:
     reason = ctx.pick(("replied", "unsubscribed", "removed")) if status == "exited" else None
     step = 4 if status == "completed" else ctx.rng.randint(1, 3)
     ctx.add(
-        "sequence_runs", ctx.uid(), sequence, contact, status, step, due, enrolled, finished, reason
+        tables.SEQUENCE_RUNS,
+        ctx.uid(),
+        sequence,
+        contact,
+        status,
+        step,
+        due,
+        enrolled,
+        finished,
+        reason,
     )
 
 
 def jobs(ctx: Ctx, count: int) -> None:
-    ctx.table(
-        "pipeline_jobs",
-        "id",
-        "queue",
-        "task_name",
-        "payload",
-        "status",
-        "priority",
-        "run_at",
-        "attempts",
-        "max_attempts",
-        "locked_at",
-        "locked_by",
-        "last_error",
-        "dedup_key",
-        "completed_at",
-        "failed_at",
-    )
-    ctx.table(
-        "pipeline_failures",
-        "id",
-        "job_id",
-        "attempt",
-        "error",
-        "error_details",
-        "failed_at",
-        "worker",
-    )
+    ctx.table(tables.PIPELINE_JOBS)
+    ctx.table(tables.PIPELINE_FAILURES)
     for i in range(max(count, len(JOB_STATUSES))):
         # The first five cover every status, whatever the weights draw.
         status = (
@@ -261,7 +190,7 @@ def _job(ctx: Ctx, status: str) -> None:
     done = ctx.later(run_at, 0.01) if status == "completed" else None
     failed_at = ctx.later(run_at, 0.1) if status == "failed" else None
     ctx.add(
-        "pipeline_jobs",
+        tables.PIPELINE_JOBS,
         jid,
         queue,
         ctx.pick(QUEUES[queue]),
@@ -280,7 +209,7 @@ def _job(ctx: Ctx, status: str) -> None:
     )
     for attempt in range(1, failures + 1):
         ctx.add(
-            "pipeline_failures",
+            tables.PIPELINE_FAILURES,
             ctx.uid(),
             jid,
             attempt,

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from alumdb.seed.tables import TableSpec
+
 T = TypeVar("T")
 NAMESPACE = uuid.UUID("6f2b51f4-8e0a-4f7e-9d0c-5a1d3c2b7e10")
 MARKER = "alumdb seed"  # tenants.settings->>'seeded_by': what makes a tenant ours
@@ -121,15 +123,15 @@ class Ctx:
     def sentence(self) -> str:
         return self.pick(self.pools.sentences)
 
-    def table(self, name: str, *columns: str) -> list[Row]:
-        """The rows of ``name`` (``tenant_id`` first, filled by :meth:`add`)."""
-        found = self.tables.get(name)
+    def table(self, spec: TableSpec) -> list[Row]:
+        """The rows of ``spec``'s table (``tenant_id`` first, filled by :meth:`add`)."""
+        found = self.tables.get(spec.name)
         if found is None:
-            found = self.tables[name] = Table(("tenant_id", *columns))
+            found = self.tables[spec.name] = Table(("tenant_id", *spec.columns))
         return found.rows
 
-    def add(self, name: str, *values: Any) -> None:
-        self.tables[name].rows.append((self.tenant, *values))
+    def add(self, spec: TableSpec, *values: Any) -> None:
+        self.tables[spec.name].rows.append((self.tenant, *values))
 
 
 def js(value: Any) -> str:

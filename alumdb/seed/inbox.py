@@ -4,50 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+from alumdb.seed import tables
 from alumdb.seed.gen import Ctx, js
 
 THREAD_STATUSES = ("open", "closed", "pending", "snoozed")
 THREAD_WEIGHTS = (40, 35, 15, 10)
 OUTBOUND_STATUSES = ("sent", "delivered", "opened", "failed")
 
-INBOX_THREADS_COLUMNS = (
-    "id",
-    "contact_id",
-    "channel",
-    "status",
-    "subject",
-    "assigned_user_id",
-    "last_message_at",
-    "snoozed_until",
-    "closed_at",
-    "created_at",
-)
-INBOX_MESSAGES_COLUMNS = (
-    "id",
-    "thread_id",
-    "direction",
-    "channel",
-    "body",
-    "attachments",
-    "sender_user_id",
-    "provider_message_id",
-    "dispatch_status",
-    "sent_at",
-)
-INBOX_ACTIVITIES_COLUMNS = (
-    "id",
-    "thread_id",
-    "actor_user_id",
-    "activity_type",
-    "payload",
-    "occurred_at",
-)
-
 
 def threads(ctx: Ctx, count: int) -> None:
-    rows = ctx.table("inbox_threads", *INBOX_THREADS_COLUMNS)
-    ctx.table("inbox_messages", *INBOX_MESSAGES_COLUMNS)
-    ctx.table("inbox_activities", *INBOX_ACTIVITIES_COLUMNS)
+    rows = ctx.table(tables.INBOX_THREADS)
+    ctx.table(tables.INBOX_MESSAGES)
+    ctx.table(tables.INBOX_ACTIVITIES)
     contacts, users = ctx.refs["contacts"], ctx.refs["users"]
     for _ in range(count):
         cid, email, phone, _created = ctx.pick(contacts)
@@ -79,7 +47,7 @@ def threads(ctx: Ctx, count: int) -> None:
             payload = {"note": ctx.sentence()} if kind == "note" else {"by": "seed"}
             actor = ctx.pick(users) if ctx.chance(0.8) else None
             ctx.add(
-                "inbox_activities",
+                tables.INBOX_ACTIVITIES,
                 ctx.uid(),
                 tid,
                 actor,
@@ -99,7 +67,7 @@ def _messages(ctx: Ctx, thread: object, channel: str, at: dt.datetime) -> dt.dat
         user = None if inbound or ctx.chance(0.3) else ctx.pick(ctx.refs["users"])
         status = None if inbound else ctx.pick(OUTBOUND_STATUSES)
         ctx.add(
-            "inbox_messages",
+            tables.INBOX_MESSAGES,
             ctx.uid(),
             thread,
             "inbound" if inbound else "outbound",

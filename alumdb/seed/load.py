@@ -22,40 +22,10 @@ import psycopg
 from psycopg import sql
 
 from alumdb.errors import SeedError
-from alumdb.seed import automation, gen, inbox, outreach, people
+from alumdb.seed import automation, gen, inbox, outreach, people, tables
 from alumdb.seed.plan import Options
 
-# Parents before children; the order COPY writes them in.
-TABLES = (
-    "users",
-    "roles",
-    "user_roles",
-    "role_permissions",
-    "contacts",
-    "contact_tags",
-    "channel_identifiers",
-    "contact_attributes",
-    "contact_consents",
-    "contact_timeline_events",
-    "segments",
-    "segment_members",
-    "templates",
-    "template_versions",
-    "campaigns",
-    "campaign_runs",
-    "campaign_messages",
-    "inbox_threads",
-    "inbox_messages",
-    "inbox_activities",
-    "workflows",
-    "workflow_runs",
-    "workflow_node_runs",
-    "sequences",
-    "sequence_steps",
-    "sequence_runs",
-    "pipeline_jobs",
-    "pipeline_failures",
-)
+TABLES = tables.NAMES  # parents before children: the order COPY writes them in
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections import Counter
 
+from alumdb.seed import tables
 from alumdb.seed.gen import Ctx, js
 
 SEGMENT_NAMES = (
@@ -66,67 +67,14 @@ COUNTED = {
     "bounced": "failed_count",
 }
 
-CAMPAIGNS_COLUMNS = (
-    "id",
-    "name",
-    "status",
-    "channel",
-    "segment_id",
-    "template_id",
-    "scheduled_at",
-    "started_at",
-    "completed_at",
-    "created_by",
-    "settings",
-)
-CAMPAIGN_RUNS_COLUMNS = (
-    "id",
-    "campaign_id",
-    "run_number",
-    "status",
-    "started_at",
-    "finished_at",
-    "total_count",
-    "sent_count",
-    "delivered_count",
-    "failed_count",
-    "opened_count",
-    "clicked_count",
-)
-CAMPAIGN_MESSAGES_COLUMNS = (
-    "id",
-    "campaign_id",
-    "campaign_run_id",
-    "contact_id",
-    "channel",
-    "status",
-    "recipient",
-    "provider_message_id",
-    "sent_at",
-    "delivered_at",
-    "opened_at",
-    "clicked_at",
-    "failed_at",
-    "error",
-)
-
 
 def _name(names: tuple[str, ...], i: int) -> str:
     return names[i % len(names)] + (f" {i // len(names) + 1}" if i >= len(names) else "")
 
 
 def segments(ctx: Ctx, count: int, detail: float = 1.0) -> None:
-    rows = ctx.table(
-        "segments",
-        "id",
-        "name",
-        "description",
-        "segment_type",
-        "rules",
-        "member_count",
-        "last_computed_at",
-    )
-    ctx.table("segment_members", "segment_id", "contact_id", "added_at", "source")
+    rows = ctx.table(tables.SEGMENTS)
+    ctx.table(tables.SEGMENT_MEMBERS)
     contacts = ctx.refs["contacts"]
     ids = []
     for i in range(count):
@@ -152,25 +100,14 @@ def segments(ctx: Ctx, count: int, detail: float = 1.0) -> None:
         for m in members:
             cid, _e, _p, created = contacts[m]
             added = ctx.between(created, computed)
-            ctx.add("segment_members", sid, cid, added, ctx.pick(MEMBER_SOURCE[kind]))
+            ctx.add(tables.SEGMENT_MEMBERS, sid, cid, added, ctx.pick(MEMBER_SOURCE[kind]))
         ids.append(sid)
     ctx.refs["segments"] = ids
 
 
 def templates(ctx: Ctx, count: int) -> None:
-    rows = ctx.table("templates", "id", "name", "description", "channel")
-    ctx.table(
-        "template_versions",
-        "id",
-        "template_id",
-        "version",
-        "subject",
-        "body",
-        "body_format",
-        "variables",
-        "created_by",
-        "published_at",
-    )
+    rows = ctx.table(tables.TEMPLATES)
+    ctx.table(tables.TEMPLATE_VERSIONS)
     found: list[tuple[uuid.UUID, str]] = []
     current: list[tuple[int, uuid.UUID, uuid.UUID]] = []
     for i in range(count):
@@ -184,7 +121,7 @@ def templates(ctx: Ctx, count: int) -> None:
         for v in range(1, versions + 1):
             at = ctx.later(at, 30, 1)
             ctx.add(
-                "template_versions",
+                tables.TEMPLATE_VERSIONS,
                 ctx.uid(),
                 tid,
                 v,
@@ -206,9 +143,9 @@ def templates(ctx: Ctx, count: int) -> None:
 
 
 def campaigns(ctx: Ctx, count: int, messages_per_contact: float) -> None:
-    rows = ctx.table("campaigns", *CAMPAIGNS_COLUMNS)
-    ctx.table("campaign_runs", *CAMPAIGN_RUNS_COLUMNS)
-    ctx.table("campaign_messages", *CAMPAIGN_MESSAGES_COLUMNS)
+    rows = ctx.table(tables.CAMPAIGNS)
+    ctx.table(tables.CAMPAIGN_RUNS)
+    ctx.table(tables.CAMPAIGN_MESSAGES)
     runs: list[tuple[uuid.UUID, uuid.UUID, str, str, dt.datetime]] = []
     for i in range(count):
         status = CAMPAIGN_STATUSES[i % len(CAMPAIGN_STATUSES)]
@@ -242,7 +179,9 @@ def campaigns(ctx: Ctx, count: int, messages_per_contact: float) -> None:
             run_status = RUN_STATUS[status] if last else "completed"
             at = started if n == 1 else ctx.later(started, 20 * n, 20 * (n - 1) + 1)
             runs.append((cid, ctx.uid(), channel, run_status, at))
-            ctx.add("campaign_runs", runs[-1][1], cid, n, run_status, at, None, 0, 0, 0, 0, 0, 0)
+            ctx.add(
+                tables.CAMPAIGN_RUNS, runs[-1][1], cid, n, run_status, at, None, 0, 0, 0, 0, 0, 0
+            )
     _messages(ctx, runs, messages_per_contact)
 
 
@@ -252,7 +191,7 @@ def _messages(
     contacts = ctx.refs["contacts"]
     budget = int(len(contacts) * per_contact)
     size = min(len(contacts), max(1, budget // max(1, len(runs))))
-    run_rows = {row[1]: i for i, row in enumerate(ctx.tables["campaign_runs"].rows)}
+    run_rows = {row[1]: i for i, row in enumerate(ctx.tables[tables.CAMPAIGN_RUNS.name].rows)}
     for campaign, run, channel, run_status, started in runs:
         counts: Counter[str] = Counter()
         for m in ctx.rng.sample(range(len(contacts)), size):
@@ -273,7 +212,7 @@ def _messages(
             if failed:
                 error = "no address for this channel" if not address else "550 mailbox unavailable"
             ctx.add(
-                "campaign_messages",
+                tables.CAMPAIGN_MESSAGES,
                 ctx.uid(),
                 campaign,
                 run,
@@ -295,7 +234,7 @@ def _messages(
 
 def _count(ctx: Ctx, index: int, counts: Counter[str], total: int, started: dt.datetime) -> None:
     """Fill a run's counters (and its end) from the messages it sent."""
-    rows = ctx.tables["campaign_runs"]
+    rows = ctx.tables[tables.CAMPAIGN_RUNS.name]
     row = list(rows.rows[index])
     columns = rows.columns
     row[columns.index("total_count")] = total

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from alumdb.seed import tables
 from alumdb.seed.gen import DOMAINS, Ctx, ascii_slug, js
 
 PERMISSIONS = (
@@ -65,9 +66,7 @@ EVENT_TYPES = (
 
 
 def users(ctx: Ctx, count: int, permission_ids: dict[str, object]) -> None:
-    rows = ctx.table(
-        "users", "id", "email", "display_name", "is_active", "last_login_at", "created_at"
-    )
+    rows = ctx.table(tables.USERS)
     ids = []
     for i in range(count):
         first, last = ctx.pick(ctx.pools.first_names), ctx.pick(ctx.pools.last_names)
@@ -87,38 +86,24 @@ def users(ctx: Ctx, count: int, permission_ids: dict[str, object]) -> None:
         )
         ids.append(uid)
     ctx.refs["users"] = ids
-    role_rows = ctx.table("roles", "id", "name", "description", "is_system")
-    ctx.table("user_roles", "user_id", "role_id")
-    ctx.table("role_permissions", "role_id", "permission_id")
+    role_rows = ctx.table(tables.ROLES)
+    ctx.table(tables.USER_ROLES)
+    ctx.table(tables.ROLE_PERMISSIONS)
     role_ids = {}
     for name, keys in ROLES.items():
         rid = role_ids[name] = ctx.uid()
         role_rows.append((ctx.tenant, rid, name, f"{name} of the alumni office", True))
         for key in keys:
-            ctx.add("role_permissions", rid, permission_ids[key])
+            ctx.add(tables.ROLE_PERMISSIONS, rid, permission_ids[key])
     for i, uid in enumerate(ids):
-        ctx.add("user_roles", uid, role_ids["Owner" if i == 0 else ctx.pick(("Staff", "Viewer"))])
+        ctx.add(
+            tables.USER_ROLES, uid, role_ids["Owner" if i == 0 else ctx.pick(("Staff", "Viewer"))]
+        )
 
 
 def contacts(ctx: Ctx, count: int, detail: float = 1.0) -> None:
     """``count`` contacts; ``detail`` is the share that gets attributes, consents, events, tags."""
-    rows = ctx.table(
-        "contacts",
-        "id",
-        "status",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "graduation_year",
-        "degree",
-        "external_id",
-        "source",
-        "custom_attributes",
-        "last_activity_at",
-        "created_at",
-        "updated_at",
-    )
+    rows = ctx.table(tables.CONTACTS)
     found = []
     for i in range(count):
         cid = ctx.uid()
@@ -160,27 +145,27 @@ def contacts(ctx: Ctx, count: int, detail: float = 1.0) -> None:
 
 
 def _identifiers(ctx: Ctx) -> None:
-    ctx.table(
-        "channel_identifiers", "id", "contact_id", "channel", "value", "is_primary", "verified_at"
-    )
+    ctx.table(tables.CHANNEL_IDENTIFIERS)
     for i, (cid, email, phone, created) in enumerate(ctx.refs["contacts"]):
         verified = ctx.later(created, 30) if ctx.chance(0.6) else None
         if email:
-            ctx.add("channel_identifiers", ctx.uid(), cid, "email", email.lower(), True, verified)
+            ctx.add(
+                tables.CHANNEL_IDENTIFIERS, ctx.uid(), cid, "email", email.lower(), True, verified
+            )
         if ctx.chance(0.1):
             work = f"c{i}@work.{ctx.pick(DOMAINS)}"
-            ctx.add("channel_identifiers", ctx.uid(), cid, "email", work, email is None, None)
+            ctx.add(tables.CHANNEL_IDENTIFIERS, ctx.uid(), cid, "email", work, email is None, None)
         if phone:
-            ctx.add("channel_identifiers", ctx.uid(), cid, "sms", phone, True, verified)
+            ctx.add(tables.CHANNEL_IDENTIFIERS, ctx.uid(), cid, "sms", phone, True, verified)
             if ctx.chance(0.3):
-                ctx.add("channel_identifiers", ctx.uid(), cid, "whatsapp", phone, True, None)
+                ctx.add(tables.CHANNEL_IDENTIFIERS, ctx.uid(), cid, "whatsapp", phone, True, None)
         if ctx.chance(0.1):
             token = f"{ctx.rng.getrandbits(256):064x}"
-            ctx.add("channel_identifiers", ctx.uid(), cid, "push", token, True, None)
+            ctx.add(tables.CHANNEL_IDENTIFIERS, ctx.uid(), cid, "push", token, True, None)
 
 
 def _attributes(ctx: Ctx) -> None:
-    ctx.table("contact_attributes", "id", "contact_id", "key", "value")
+    ctx.table(tables.CONTACT_ATTRIBUTES)
     makers: dict[str, Callable[[], object]] = {
         "employer": lambda: ctx.pick(ctx.pools.companies),
         "job_title": lambda: ctx.pick(ctx.pools.jobs),
@@ -192,7 +177,7 @@ def _attributes(ctx: Ctx) -> None:
     keys = tuple(makers)
     for cid, *_ in ctx.refs["detailed"]:
         for key in ctx.rng.sample(keys, ctx.rng.randint(1, 4)):
-            ctx.add("contact_attributes", ctx.uid(), cid, key, js(makers[key]()))
+            ctx.add(tables.CONTACT_ATTRIBUTES, ctx.uid(), cid, key, js(makers[key]()))
 
 
 def _consent(ctx: Ctx, cid: object, channel: str, purpose: str, since: dt.datetime) -> None:
@@ -202,21 +187,13 @@ def _consent(ctx: Ctx, cid: object, channel: str, purpose: str, since: dt.dateti
     source = ctx.pick(("signup_form", "import", "event_checkin"))
     if status == "revoked":
         source = ctx.pick(("reply_stop", "unsubscribe_link"))
-    ctx.add("contact_consents", ctx.uid(), cid, channel, purpose, status, source, granted, revoked)
+    ctx.add(
+        tables.CONTACT_CONSENTS, ctx.uid(), cid, channel, purpose, status, source, granted, revoked
+    )
 
 
 def _consents(ctx: Ctx) -> None:
-    ctx.table(
-        "contact_consents",
-        "id",
-        "contact_id",
-        "channel",
-        "purpose",
-        "status",
-        "source",
-        "granted_at",
-        "revoked_at",
-    )
+    ctx.table(tables.CONTACT_CONSENTS)
     for cid, email, phone, created in ctx.refs["detailed"]:
         if email:
             _consent(ctx, cid, "email", "newsletter", created)
@@ -227,12 +204,12 @@ def _consents(ctx: Ctx) -> None:
 
 
 def _history(ctx: Ctx) -> None:
-    ctx.table("contact_timeline_events", "id", "contact_id", "event_type", "occurred_at", "payload")
-    ctx.table("contact_tags", "contact_id", "tag")
+    ctx.table(tables.CONTACT_TIMELINE_EVENTS)
+    ctx.table(tables.CONTACT_TAGS)
     detailed = {c[0] for c in ctx.refs["detailed"]}
     for cid, _email, _phone, created in ctx.refs["contacts"]:
         ctx.add(
-            "contact_timeline_events",
+            tables.CONTACT_TIMELINE_EVENTS,
             ctx.uid(),
             cid,
             "contact.created",
@@ -245,7 +222,7 @@ def _history(ctx: Ctx) -> None:
             kind = ctx.pick(EVENT_TYPES)
             payload = {"amount": ctx.rng.randint(10, 5000)} if kind == "donation.received" else {}
             ctx.add(
-                "contact_timeline_events",
+                tables.CONTACT_TIMELINE_EVENTS,
                 ctx.uid(),
                 cid,
                 kind,
@@ -253,4 +230,4 @@ def _history(ctx: Ctx) -> None:
                 js(payload),
             )
         for tag in ctx.rng.sample(TAGS, ctx.rng.choice((0, 0, 0, 1, 1, 2))):
-            ctx.add("contact_tags", cid, tag)
+            ctx.add(tables.CONTACT_TAGS, cid, tag)

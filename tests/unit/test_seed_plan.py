@@ -11,7 +11,7 @@ import pytest
 
 from alumdb import seed
 from alumdb.errors import UsageError
-from alumdb.seed import gen, people
+from alumdb.seed import gen, people, tables
 
 ROOT = Path(__file__).resolve().parents[2]
 ANCHOR = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
@@ -82,3 +82,11 @@ def test_task_refuses_bad_input_before_touching_anything(
     assert message in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_each_table_is_declared_once_and_copied_once() -> None:
+    assert len(set(tables.NAMES)) == len(tables.ALL) == len(seed.TABLES)
+    assert seed.TABLES == tables.NAMES
+    for spec in tables.ALL:
+        assert "tenant_id" not in spec.columns, spec.name  # Ctx.table puts it first
+        assert len(set(spec.columns)) == len(spec.columns), spec.name
