@@ -6,8 +6,9 @@
 test: tens of milliseconds on an idle machine, hundreds on a busy one. A
 :class:`ClonePool` does both on a thread of its own with a connection of its own
 (the way IntegreSQL serves test databases): while a test runs, the next clones are
-made and the previous test's database is dropped, so a test takes a database that
-is already there and leaves without waiting for the drop.
+made and the previous test's database is dropped (on a second connection, so a
+drop never holds up a clone), so a test takes a database that is already there and
+leaves without waiting for the drop.
 
 * Every clone is a new database, made for one test and dropped after it: nothing
   is reused, so tests never see each other's writes.
@@ -75,8 +76,23 @@ def drop_orphans(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
     return tuple(dropped)
 
 
+class _Link:
+    """One connection of the pool, opened again if the server dropped it."""
+
+    def __init__(self, params: database.Conninfo, wait: float) -> None:
+        self.params = params
+        self.conn = database.connect(params, wait=wait, application_name=params["application_name"])
+
+    def get(self) -> psycopg.Connection[Any]:
+        if self.conn.closed:  # the server restarted, say: connect again, once
+            self.conn = database.connect(
+                self.params, application_name=self.params["application_name"]
+            )
+        return self.conn
+
+
 class ClonePool:
-    """Clones of ``template`` made ahead on a thread, handed out once, dropped behind."""
+    """Clones of ``template`` made ahead on one thread, handed out once, dropped on another."""
 
     def __init__(
         self, params: database.Conninfo, template: str, spares: int = DEFAULT_SPARES,
@@ -85,31 +101,32 @@ class ClonePool:
         self.token = secrets.token_hex(TOKEN_HEX // 2)
         self.template = template
         self.spares = max(0, spares)
-        self._params: database.Conninfo = {**params, "application_name": self._owner}
-        self._conn = database.connect(self._params, wait=wait, application_name=self._owner)
-        self.orphans = drop_orphans(self._conn)
+        owned: database.Conninfo = {**params, "application_name": OWNER_PREFIX + self.token}
+        self._cloner = _Link(owned, wait)
+        self.orphans = drop_orphans(self._cloner.conn)
+        # Drops on a connection of their own: a DROP (and the checkpoint it forces) never
+        # holds up the next clone.
+        self._dropper = _Link(owned, wait) if self.spares else self._cloner
         self._serial = itertools.count(1)
         self._cond = threading.Condition()
         self._ready: deque[str | DatabaseUnavailableError] = deque()
         self._drops: deque[str] = deque()
         self._undropped: list[str] = []
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         if self.spares:
-            self._thread = threading.Thread(target=self._work, name="alumdb-clones", daemon=True)
-            self._thread.start()
-
-    @property
-    def _owner(self) -> str:
-        return OWNER_PREFIX + self.token
+            for work in (self._clone_ahead, self._drop_behind):
+                thread = threading.Thread(target=work, name=f"alumdb-{work.__name__}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def get(self, timeout: float = 300.0) -> str:
         """The name of a new clone (made now when none is ready)."""
-        if self._thread is None:
+        if not self._threads:
             return self._clone()
+        cloner = self._threads[0]
         with self._cond:
-            thread = self._thread
-            if not self._cond.wait_for(lambda: self._ready or not thread.is_alive(), timeout):
+            if not self._cond.wait_for(lambda: self._ready or not cloner.is_alive(), timeout):
                 raise DatabaseUnavailableError(
                     f"no clone of the template {self.template} was ready within {timeout:.0f}s"
                 )
@@ -122,8 +139,8 @@ class ClonePool:
         return item
 
     def release(self, name: str) -> None:
-        """Drop ``name`` (behind the caller's back when the pool has a thread)."""
-        if self._thread is None:
+        """Drop ``name`` (behind the caller's back when the pool has threads)."""
+        if not self._threads:
             self._drop(name)
             return
         with self._cond:
@@ -131,15 +148,15 @@ class ClonePool:
             self._cond.notify_all()
 
     def close(self) -> tuple[str, ...]:
-        """Stop the thread, drop every clone still there; the names of those dropped now.
+        """Stop the threads, drop every clone still there; the names of those dropped now.
 
         Raises DatabaseUnavailableError naming the clones that could not be dropped.
         """
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
         left = [item for item in self._ready if isinstance(item, str)]
         left += [*self._drops, *self._undropped]
         self._ready.clear()
@@ -153,54 +170,47 @@ class ClonePool:
             except DatabaseUnavailableError as exc:
                 failed.append(name)
                 reason = str(exc)
-        self._conn.close()
+        for link in {id(self._cloner): self._cloner, id(self._dropper): self._dropper}.values():
+            link.conn.close()
         if failed:
             raise DatabaseUnavailableError(
                 f"could not drop the test database(s) {', '.join(failed)}: {reason}"
             )
         return tuple(left)
 
-    # --- the thread --------------------------------------------------------------------
+    # --- the threads -------------------------------------------------------------------
 
-    def _next_job(self) -> tuple[str, str] | None:
-        """What to do next (under the lock): a clone when none is ready, else the drops,
-        else the spares; None once closing."""
-        self._cond.wait_for(lambda: self._closing or self._drops or len(self._ready) < self.spares)
-        if self._closing:
-            return None
-        if self._ready and self._drops:
-            return ("drop", self._drops.popleft())
-        return ("clone", "")
-
-    def _work(self) -> None:
+    def _clone_ahead(self) -> None:
+        """Keep ``spares`` clones ready (a failed clone is handed to the next test)."""
         while True:
             with self._cond:
-                job = self._next_job()
-            if job is None:
-                return
-            kind, name = job
-            if kind == "drop":
-                try:
-                    self._drop(name)
-                except DatabaseUnavailableError:
-                    with self._cond:
-                        self._undropped.append(name)  # close() tries again
-                continue
+                self._cond.wait_for(lambda: self._closing or len(self._ready) < self.spares)
+                if self._closing:
+                    return
             item: str | DatabaseUnavailableError
             try:
                 item = self._clone()
             except DatabaseUnavailableError as exc:
-                item = exc  # handed to the test that asks next
+                item = exc
             with self._cond:
                 self._ready.append(item)
                 self._cond.notify_all()
 
-    # --- one statement each --------------------------------------------------------------
+    def _drop_behind(self) -> None:
+        """Drop the released clones; on closing, those released so far, then stop."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closing or self._drops)
+                if not self._drops:
+                    return
+                name = self._drops.popleft()
+            try:
+                self._drop(name)
+            except DatabaseUnavailableError:
+                with self._cond:
+                    self._undropped.append(name)  # close() tries again
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn.closed:  # the server restarted, say: connect again, once
-            self._conn = database.connect(self._params, application_name=self._owner)
-        return self._conn
+    # --- one statement each --------------------------------------------------------------
 
     def _clone(self) -> str:
         name = f"{CLONE_PREFIX}{self.token}_{next(self._serial)}"
@@ -208,7 +218,7 @@ class ClonePool:
             sql.Identifier(name), sql.Identifier(self.template)
         )
         try:
-            self._connection().execute(statement)
+            self._cloner.get().execute(statement)
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
                 f"could not clone the template {self.template}: {_first_line(exc)}"
@@ -217,7 +227,7 @@ class ClonePool:
 
     def _drop(self, name: str) -> None:
         try:
-            drop(self._connection(), name)
+            drop(self._dropper.get(), name)
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
                 f"could not drop the test database {name}: {_first_line(exc)}"
