@@ -10,7 +10,11 @@ Fixtures (all named ``alumdb_*``; nothing happens unless a test asks for one):
 
 ``alumdb_url``
     The URL of a new database cloned from the template (``CREATE DATABASE ...
-    TEMPLATE``), dropped ``WITH (FORCE)`` after the test.
+    TEMPLATE``), dropped ``WITH (FORCE)`` after the test. A thread of the session
+    clones ahead (``--alumdb-spares N``, ini ``alumdb_spares``, default 2 ready per
+    session or xdist worker) and drops behind, so a test seldom waits for either
+    (:mod:`alumdb.clonepool`); every clone is gone when the session ends, and clones
+    left by a killed session are dropped by the next one.
 ``alumdb_template_url``
     (session) The URL of the migrated template itself. Nobody may connect to it
     (``ALLOW_CONNECTIONS false``); use it to name the template, e.g. in your own
@@ -42,10 +46,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 if TYPE_CHECKING:
-    from alumdb import database, testdb
+    from alumdb import clonepool, database, testdb
 
 SERVER_ENV = "ALUMDB_TEST_SERVER"
 COMPOSE_FILE = "docker-compose.dev.yml"
+DEFAULT_SPARES = 2  # alumdb.clonepool.DEFAULT_SPARES, without importing psycopg at startup
 _TEMPLATES = pytest.StashKey[list[str]]()
 
 
@@ -64,7 +69,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="migrations folder the template is built from (default <rootdir>/migrations)",
     )
+    group.addoption(
+        "--alumdb-spares",
+        metavar="N",
+        default=None,
+        help=f"databases cloned ahead for alumdb_url, per session or xdist worker "
+        f"(default {DEFAULT_SPARES}; 0 clones when a test asks and drops after it)",
+    )
     parser.addini("alumdb_server", "PostgreSQL server URL for alumdb_url", default="")
+    parser.addini("alumdb_spares", "databases cloned ahead for alumdb_url", default="")
     parser.addini(
         "alumdb_migrations",
         "migrations folder for alumdb_url (relative to the ini file)",
@@ -107,6 +120,25 @@ def _server_url(config: pytest.Config) -> str | None:
         or str(config.getini("alumdb_server") or "")
         or None
     )
+
+
+def _spares(config: pytest.Config) -> int:
+    """How many clones wait ready (``--alumdb-spares``, else the ini option, else 2)."""
+    option = config.getoption("--alumdb-spares")
+    value, what = (
+        (option, "--alumdb-spares")
+        if option is not None
+        else (str(config.getini("alumdb_spares") or ""), "the ini option alumdb_spares")
+    )
+    if not value:
+        return DEFAULT_SPARES
+    try:
+        spares = int(value)
+    except ValueError:
+        spares = -1
+    if spares < 0:
+        _fail(f"{what}: expected a whole number of databases (0 or more), got {value!r}")
+    return spares
 
 
 def _compose_dir(config: pytest.Config) -> Path | None:
@@ -192,33 +224,42 @@ def alumdb_template_url(alumdb_server: Server, alumdb_template: testdb.Template)
 
 
 @pytest.fixture(scope="session")
-def _alumdb_admin(alumdb_server: Server) -> Iterator[Any]:
-    """One connection per session (per xdist worker) for CREATE and DROP DATABASE."""
-    from alumdb import testdb
+def _alumdb_clones(
+    request: pytest.FixtureRequest, alumdb_server: Server, alumdb_template: testdb.Template
+) -> Iterator[clonepool.ClonePool]:
+    """Clones made ahead and dropped behind on a thread (one pool per session/xdist worker)."""
+    from alumdb import clonepool
     from alumdb.errors import AlumdbError
 
+    spares = _spares(request.config)
     try:
-        conn = testdb.admin_connection(alumdb_server.params, wait=10)
+        pool = clonepool.ClonePool(alumdb_server.params, alumdb_template.name, spares, wait=10)
     except AlumdbError as exc:
         _fail(exc)
-    with conn:
-        yield conn
+    if pool.orphans:
+        request.config.stash[_TEMPLATES].append(
+            f"alumdb: dropped {len(pool.orphans)} test database(s) left by a killed session: "
+            + ", ".join(pool.orphans)
+        )
+    try:
+        yield pool
+    finally:
+        try:
+            pool.close()
+        except AlumdbError as exc:
+            _fail(exc)
 
 
 @pytest.fixture
-def alumdb_url(
-    alumdb_server: Server, alumdb_template: testdb.Template, _alumdb_admin: Any
-) -> Iterator[str]:
+def alumdb_url(alumdb_server: Server, _alumdb_clones: clonepool.ClonePool) -> Iterator[str]:
     """The URL of a new database with every migration applied, dropped after the test."""
-    import psycopg
-
-    from alumdb import testdb
+    from alumdb.errors import AlumdbError
 
     try:
-        name = testdb.clone(_alumdb_admin, alumdb_template.name)
-    except psycopg.Error as exc:
-        _fail(f"could not clone the template {alumdb_template.name}: {exc}")
+        name = _alumdb_clones.get()
+    except AlumdbError as exc:
+        _fail(exc)
     try:
         yield alumdb_server.url(name)
     finally:
-        testdb.drop(_alumdb_admin, name)
+        _alumdb_clones.release(name)

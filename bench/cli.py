@@ -518,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": [r.to_json(results.floor(r.workload, r.mode)) for r in results.items],
         "cold_start": cold,
         "live_traffic": live_found,
-        "fixture": fixture_result,
+        "fixture": fixture.section({fixture.VOLUME: fixture_result}) if fixture_result else None,
         "targets": [t.to_json() for t in checks],
         "seconds": round(time.perf_counter() - started, 1),
     }

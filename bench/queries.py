@@ -19,6 +19,7 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,16 @@ from bench.server import ROOT, BenchError, BenchServer
 CATALOGUE = ROOT / "bench" / "queries.sql"
 RESULTS = ROOT / "bench" / "results"
 DBNAME = "hotqueries"
-BLOCK = re.compile(r"^-- name: (?P<name>\w+)\n-- expects: (?P<expects>\w+)\n", re.MULTILINE)
+STATE = Path(tempfile.gettempdir()) / f"alumdb-bench-queries-{os.getuid()}.json"
+AS_CRM = "as the CRM (alumoutreach_app, app.tenant_id set; the dequeue as alumoutreach_worker)"
+BLOCK = re.compile(
+    r"^-- name: (?P<name>\w+)\n-- expects: (?P<expects>\w+)\n(?:-- role: (?P<role>\w+)\n)?",
+    re.MULTILINE,
+)
+# How the CRM runs a query since 012 (README.md, "Tenant isolation: the application's
+# contract"): as a login role granted alumoutreach_app with app.tenant_id set for the
+# transaction, or, for the job dequeue only, granted alumoutreach_worker with no tenant.
+ROLES = {"app": "alumoutreach_app", "worker": "alumoutreach_worker"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Query:
     expects: str
     comment: str
     sql: str
+    role: str = "app"  # a key of ROLES
 
 
 def load_catalogue(path: Path = CATALOGUE) -> list[Query]:
@@ -55,8 +66,11 @@ def load_catalogue(path: Path = CATALOGUE) -> list[Query]:
         body = text[match.end() : end].strip()
         comments = [line[3:] for line in body.splitlines() if line.startswith("-- ")]
         statement = "\n".join(line for line in body.splitlines() if not line.startswith("--"))
+        role = match["role"] or "app"
+        if role not in ROLES:
+            raise BenchError(f"{path}: query {match['name']}: unknown role {role!r}")
         queries.append(Query(match["name"], match["expects"], " ".join(comments),
-                             statement.strip().rstrip(";")))  # fmt: skip
+                             statement.strip().rstrip(";"), role))  # fmt: skip
     return queries
 
 
@@ -111,11 +125,22 @@ def shape(plan: dict[str, Any]) -> str:
 
 
 def explain(conn: psycopg.Connection[Any], query: Query, params: dict[str, Any],
-            repeats: int) -> dict[str, Any]:  # fmt: skip
-    """Run ``EXPLAIN (ANALYZE, BUFFERS)`` ``repeats`` times (rolled back); the median time."""
+            repeats: int, as_app: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Run ``EXPLAIN (ANALYZE, BUFFERS)`` ``repeats`` times (rolled back); the median time.
+
+    With ``as_app`` each run is a transaction as the CRM's: ``SET LOCAL ROLE`` to the
+    query's role (its policies and privileges apply) and, for alumoutreach_app,
+    ``app.tenant_id`` set to the sampled tenant; otherwise as the connection's role.
+    """
     times, plan = [], {}
     for _ in range(repeats):
         with conn.transaction(force_rollback=True):
+            if as_app:
+                conn.execute(f"SET LOCAL ROLE {ROLES[query.role]}")
+                if query.role == "app":
+                    conn.execute(
+                        "SELECT set_config('app.tenant_id', %s, true)", (str(params["tenant_id"]),)
+                    )
             row = conn.execute(
                 "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query.sql, params
             ).fetchone()
@@ -131,9 +156,13 @@ def explain(conn: psycopg.Connection[Any], query: Query, params: dict[str, Any],
         "name": query.name,
         "expects": query.expects,
         "comment": query.comment,
+        "role": ROLES[query.role] if as_app else "owner",
         "verdict": verdict,
         "indexes": indexes,
         "seq_scans": seq,
+        "index_conditions": sorted({n["Index Cond"] for n in nodes if n.get("Index Cond")}),
+        "filters": sorted({n["Filter"] for n in nodes if n.get("Filter")}),
+        "rows_removed_by_filter": sum(int(n.get("Rows Removed by Filter", 0)) for n in nodes),
         "shape": shape(plan),
         "median_ms": round(statistics.median(times), 3),
         "runs_ms": [round(t, 3) for t in times],
@@ -143,18 +172,20 @@ def explain(conn: psycopg.Connection[Any], query: Query, params: dict[str, Any],
     }
 
 
-def run_catalogue(url: str, repeats: int) -> list[dict[str, Any]]:
+def run_catalogue(url: str, repeats: int, as_app: bool = False) -> list[dict[str, Any]]:
     with psycopg.connect(url) as conn:
         params = sample(conn)
         conn.rollback()
-        return [explain(conn, q, params, repeats) for q in load_catalogue()]
+        return [explain(conn, q, params, repeats, as_app) for q in load_catalogue()]
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| query | expects | plan | median ms | shape |", "|---|---|---|---:|---|"]
+    lines = ["| query | as | expects | plan | median ms | rows | rows filtered out | shape |",
+             "|---|---|---|---|---:|---:|---:|---|"]  # fmt: skip
     for r in results:
-        lines.append(f"| {r['name']} | {r['expects']} | {r['verdict']} | {r['median_ms']:.3f}"
-                     f" | {r['shape']} |")  # fmt: skip
+        lines.append(f"| {r['name']} | {r.get('role', 'owner')} | {r['expects']}"
+                     f" | {r['verdict']} | {r['median_ms']:.3f} | {r['rows']}"
+                     f" | {r.get('rows_removed_by_filter', '')} | {r['shape']} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -207,67 +238,148 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="EXPLAIN ANALYZE runs per query")
     parser.add_argument("--baseline", help="run the catalogue at this version first, e.g. 011")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the seeded server running for --reuse (see --state)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure on the server a --keep run left (no start, no seeding)",
+    )
+    parser.add_argument(
+        "--down", action="store_true", help="remove the server a --keep run left, and nothing else"
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=STATE,
+        help=f"where --keep records the server (mode 0600; default {STATE})",
+    )
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def _start_and_seed(server: BenchServer, folder: catalog.Catalog,
+                    args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+    """A new server, migrated up to ``--baseline`` and seeded; what the seeding did."""
+    started = time.perf_counter()
+    say(f"starting PostgreSQL (compose project {server.tag}, port {server.port})")
+    server.start(lock_table=False)
+    server.create_database(DBNAME)
+    url = server.url(DBNAME)
+    with psycopg.connect(url, autocommit=True) as conn:
+        runner.migrate(conn, folder, runner.Options(target=args.baseline))
+        options = seed_engine.options(args.tenants, "large", args.contacts, args.seed)
+        options = dataclasses.replace(options, sizes=lean(options.sizes, args.detail))
+        say(f"seeding {args.tenants} tenants x {args.contacts:,} contacts")
+        last = [0.0]
+
+        def progress(p: seed_engine.Progress) -> None:
+            if p.table == seed_engine.TABLES[-1] and time.perf_counter() - last[0] > 10:
+                last[0] = time.perf_counter()
+                say(f"  tenant {p.tenant}/{p.tenants}: {p.rows:,} rows, "
+                    f"{time.perf_counter() - started:.0f}s")  # fmt: skip
+
+        report = seed_parallel(url, options, progress, args.jobs)
+        conn.execute("ANALYZE")
+    say(f"seeded {sum(report.rows.values()):,} rows in {report.seconds:.0f}s")
+    return {
+        "rows": report.rows,
+        "seconds": round(report.seconds, 1),
+        "tenants": args.tenants,
+        "contacts_per_tenant": args.contacts,
+        "sizes": dataclasses.asdict(options.sizes),
+        "loadavg_after": loadavg(),
+    }
+
+
+def _kept(state: Path) -> tuple[BenchServer, dict[str, Any]]:
+    """The server (and its seeding) a ``--keep`` run recorded in ``state``."""
+    try:
+        kept = json.loads(state.read_text(encoding="utf-8"))
+        server = BenchServer(tag=kept["tag"], port=int(kept["port"]), password=kept["password"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise BenchError(f"{state}: no server kept by --keep ({exc})") from None
+    os.environ.update(server.environ())  # compose addresses the project through these
+    return server, dict(kept.get("seed") or {})
+
+
+def _keep(state: Path, server: BenchServer, seed: dict[str, Any]) -> None:
+    record = {"tag": server.tag, "port": server.port, "password": server.password, "seed": seed}
+    fd = os.open(state, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(record, out, indent=2, default=str)
+    say(f"kept compose project {server.tag} (recorded in {state}): measure again with "
+        f"--reuse, remove it with --down")  # fmt: skip
+
+
+def catalogues(url: str, folder: catalog.Catalog, args: argparse.Namespace) -> dict[str, Any]:
+    """The catalogue at ``--baseline`` (if the database is there), then on the whole folder
+    as the owner and as the CRM's roles."""
+    runs = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        version = row[0] if row else None
+        if args.baseline and version == args.baseline:
+            label = f"at {args.baseline}, as the owner"
+            say(f"catalogue {label}")
+            runs[label] = run_catalogue(url, args.repeats)
+            say(table(runs[label]))
+        elif args.baseline:
+            say(f"the database is at {version}, not {args.baseline}: no baseline run")
+        applied = runner.migrate(conn, folder)
+        if applied.applied:
+            say(f"applied {', '.join(m.filename for m, _ in applied.applied)}")
+            conn.execute("ANALYZE")
+    final = f"all migrations ({folder.migrations[-1].filename})"
+    for label, as_app in ((f"{final}, as the owner", False), (f"{final}, {AS_CRM}", True)):
+        say(f"catalogue {label} (load average {loadavg()})")
+        runs[label] = run_catalogue(url, args.repeats, as_app)
+        say(table(runs[label]))
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    server = BenchServer.create()
     folder = catalog.load(ROOT / "migrations")
     document: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    document["repeats"] = args.repeats
+    server: BenchServer | None = None
+    keep = args.keep
     try:
-        say(f"starting PostgreSQL (compose project {server.tag}, port {server.port})")
-        server.start(lock_table=False)
-        server.create_database(DBNAME)
-        url = server.url(DBNAME)
-        with psycopg.connect(url, autocommit=True) as conn:
-            runner.migrate(conn, folder, runner.Options(target=args.baseline))
-            options = seed_engine.options(args.tenants, "large", args.contacts, args.seed)
-            options = dataclasses.replace(options, sizes=lean(options.sizes, args.detail))
-            say(f"seeding {args.tenants} tenants x {args.contacts:,} contacts")
-            last = [0.0]
-
-            def progress(p: seed_engine.Progress) -> None:
-                if p.table == seed_engine.TABLES[-1] and time.perf_counter() - last[0] > 10:
-                    last[0] = time.perf_counter()
-                    say(f"  tenant {p.tenant}/{p.tenants}: {p.rows:,} rows, "
-                        f"{time.perf_counter() - started:.0f}s")  # fmt: skip
-
-            report = seed_parallel(url, options, progress, args.jobs)
-            conn.execute("ANALYZE")
-            document["seed"] = {
-                "rows": report.rows,
-                "seconds": round(report.seconds, 1),
-                "tenants": args.tenants,
-                "contacts_per_tenant": args.contacts,
-                "sizes": dataclasses.asdict(options.sizes),
-            }
-            say(f"seeded {sum(report.rows.values()):,} rows in {report.seconds:.0f}s")
-            runs = {}
-            if args.baseline:
-                say(f"catalogue at version {args.baseline}")
-                runs[f"at {args.baseline}"] = run_catalogue(url, args.repeats)
-                say(table(runs[f"at {args.baseline}"]))
-                applied = runner.migrate(conn, folder)
-                say(f"applied {', '.join(m.filename for m, _ in applied.applied) or 'nothing'}")
-                conn.execute("ANALYZE")
-            final = f"all migrations ({folder.migrations[-1].filename})"
-            runs[final] = run_catalogue(url, args.repeats)
-            say(table(runs[final]))
-            document["runs"] = runs
-            document["database_size"] = server.scalar(
-                f"SELECT pg_size_pretty(pg_database_size('{DBNAME}'))"
-            )
+        if args.reuse or args.down:
+            server, document["seed"] = _kept(args.state)
+            keep = keep or (args.reuse and not args.down)
+            if args.down:
+                return 0
+            say(f"reusing compose project {server.tag} (seeded before: no seeding)")
+        else:
+            server = BenchServer.create()
+            document["seed"] = _start_and_seed(server, folder, args)
+        document["load_before"] = loadavg()
+        document["runs"] = catalogues(server.url(DBNAME), folder, args)
+        document["load_after"] = loadavg()
+        document["database_size"] = server.scalar(
+            f"SELECT pg_size_pretty(pg_database_size('{DBNAME}'))"
+        )
     except BenchError as exc:
         say(f"error: {exc}")
         return 1
     finally:
-        say(f"removing compose project {server.tag}")
-        server.down()
+        if server is not None and keep:
+            _keep(args.state, server, document.get("seed", {}))
+        elif server is not None:
+            say(f"removing compose project {server.tag}")
+            server.down()
+            args.state.unlink(missing_ok=True)
     document["seconds"] = round(time.perf_counter() - started, 1)
-    document["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     return _write(args.output, document, say)
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def say(line: str) -> None:
@@ -277,13 +389,24 @@ def say(line: str) -> None:
 def _write(folder: Path, document: dict[str, Any], say: Callable[[str], None]) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "queries.json").write_text(json.dumps(document, indent=2, default=str) + "\n")
-    parts = [f"# Hot queries on {document['seed']['tenants']} tenants x "
-             f"{document['seed']['contacts_per_tenant']:,} contacts ({document['date']})", "",
-             f"Database size {document['database_size']}; seeded in "
-             f"{document['seed']['seconds']}s. Times: median of EXPLAIN (ANALYZE, BUFFERS) runs.",
-             ""]  # fmt: skip
+    seed = document["seed"]
+    parts = [f"# Hot queries on {seed['tenants']} tenants x {seed['contacts_per_tenant']:,}"
+             f" contacts ({document['date']})", "",
+             f"Database size {document['database_size']}; seeded in {seed['seconds']}s."
+             f" Times: median of {document['repeats']} EXPLAIN (ANALYZE, BUFFERS) runs, each"
+             f" rolled back. Load average (1, 5, 15 min) on {os.cpu_count()} CPUs:"
+             f" {document['load_before']} before the catalogue, {document['load_after']} after.",
+             "", "`as`: the role whose privileges and row-level security policies apply"
+             " (`owner`: the migrations' role, a superuser here, under no policy; the CRM's"
+             " roles through `SET LOCAL ROLE`, alumoutreach_app with `app.tenant_id` set to the"
+             " sampled tenant). `rows filtered out`: rows an index or scan read and a filter"
+             " then dropped (per loop).", ""]  # fmt: skip
     for label, results in document["runs"].items():
-        parts += [f"## Schema: {label}", "", table(results), ""]
+        slowest = max(results, key=lambda r: r["median_ms"])
+        off = [r["name"] for r in results if r["verdict"] != "index"]
+        parts += [f"## Schema: {label}", "", table(results), "",
+                  f"Slowest: {slowest['name']}, {slowest['median_ms']:.3f} ms. Not on the"
+                  f" expected index: {', '.join(off) or 'none'}.", ""]  # fmt: skip
     (folder / "queries.md").write_text("\n".join(parts))
     say(f"wrote {folder / 'queries.json'} and {folder / 'queries.md'}")
     return 0

@@ -2,14 +2,18 @@
 -- The CRM's hot queries, as the application sends them.
 -- ============================================================
 -- One block per query: `-- name:` (an id), `-- expects:` (the index the plan should
--- use; `python -m bench.queries` checks it), then a comment on who sends it and the
--- statement itself. %(name)s parameters are filled from the seeded data (a mid-sized
+-- use; `python -m bench.queries` checks it), optionally `-- role:` (how the CRM runs it
+-- since 012: `app`, the default, is a login role granted alumoutreach_app with
+-- app.tenant_id set to the tenant; `worker` is alumoutreach_worker with no tenant, for
+-- the job dequeue only), then a comment on who sends it and the statement itself. %(name)s parameters are filled from the seeded data (a mid-sized
 -- tenant, one of its contacts, threads, segments, campaigns). Written next to the
 -- schema they exercise: a change to an index in migrations/ shows up here first.
 
 -- name: job_dequeue
 -- expects: idx_pipeline_jobs_dequeue
--- Workers (011): the next jobs of a queue, across tenants, lowest priority value first.
+-- role: worker
+-- Workers (011): the next jobs of a queue, across tenants, lowest priority value first
+-- (012: with no tenant set, alumoutreach_worker sees every tenant's jobs).
 WITH next AS (
     SELECT id, tenant_id FROM pipeline_jobs
     WHERE queue = %(queue)s AND status IN ('pending', 'retrying') AND run_at <= now()
@@ -83,7 +87,8 @@ LIMIT 100;
 
 -- name: due_sequence_runs
 -- expects: idx_sequence_runs_due
--- The sequence sender (010): enrolments whose next step is due, across tenants.
+-- The sequence sender (010): enrolments whose next step is due. Since 012 only the owner
+-- sees every tenant's runs: the CRM's roles see one tenant's (app.tenant_id).
 SELECT tenant_id, id, sequence_id, contact_id, current_step FROM sequence_runs
 WHERE status = 'active' AND next_run_at <= now()
 ORDER BY next_run_at
@@ -91,7 +96,7 @@ LIMIT 100;
 
 -- name: due_workflow_runs
 -- expects: idx_workflow_runs_due
--- The workflow executor (009): runs waiting to run, across tenants.
+-- The workflow executor (009): runs waiting to run; one tenant's as the CRM (012).
 SELECT tenant_id, id, workflow_id FROM workflow_runs
 WHERE status IN ('pending', 'waiting') AND next_run_at <= now()
 ORDER BY next_run_at
@@ -114,7 +119,7 @@ GROUP BY status;
 
 -- name: snoozed_threads_to_wake
 -- expects: idx_inbox_threads_snoozed_until
--- The job that reopens snoozed threads (008), across tenants.
+-- The job that reopens snoozed threads (008); one tenant's as the CRM (012).
 SELECT tenant_id, id FROM inbox_threads
 WHERE status = 'snoozed' AND snoozed_until <= now()
 LIMIT 500;

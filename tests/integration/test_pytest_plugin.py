@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from alumdb import catalog, testdb
+from alumdb import catalog, clonepool, testdb
 from tests.conftest import PgServer
 from tests.helpers import MIGRATIONS
 
@@ -99,6 +99,28 @@ def databases(pg_server: PgServer, prefix: str) -> dict[str, tuple[int, bool, bo
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+def token(name: str) -> str:
+    """The pool token in a clone's name (``alumdb_test_<token>_<n>``)."""
+    return name.removeprefix(testdb.CLONE_PREFIX).split("_")[0]
+
+
+def clones_left(pg_server: PgServer, records: list[dict[str, Any]]) -> list[str]:
+    """Test databases still on the server from the inner sessions' pools, or from any pool
+    whose session is gone (this outer session's own pool keeps its spares meanwhile)."""
+    inner = {token(r["db"]) for r in records}
+    with pg_server.admin() as conn:
+        live = {
+            str(r[0]).removeprefix(clonepool.OWNER_PREFIX)
+            for r in conn.execute(
+                "SELECT application_name FROM pg_stat_activity"
+                " WHERE starts_with(application_name, %s)",
+                (clonepool.OWNER_PREFIX,),
+            )
+        }
+    found = databases(pg_server, testdb.CLONE_PREFIX)
+    return sorted(name for name in found if token(name) in inner or token(name) not in live)
+
+
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     copy = tmp_path / "migrations"
@@ -126,15 +148,18 @@ def test_fresh_database_per_test_and_template_per_folder_state(
     assert list(made) == [a["template"]]
     _oid, is_template, allows = made[a["template"]]
     assert is_template and not allows
-    assert databases(pg_server, testdb.CLONE_PREFIX) == {}, "a test database was left"
+    assert clones_left(pg_server, records) == [], "a test database was left"
 
     # A second session on the unchanged folder builds nothing: same template, same oid.
-    second, records = run_inner(pg_server, tmp_path, folder)
+    # (It clones when a test asks, without spares: both ways give the same databases.)
+    second, records = run_inner(pg_server, tmp_path, folder, "--alumdb-spares", "0")
     assert second.returncode == 0, second.stdout + second.stderr
     assert {r["template"] for r in records} == {a["template"]}
     assert not any(r["built"] for r in records)
     assert "reused" in second.stdout
     assert databases(pg_server, templates) == made
+    assert len({r["db"] for r in records}) == 2 and records[1]["tenants"] == 0
+    assert clones_left(pg_server, records) == []
 
     # Editing a migration (even a comment) makes a new template; the old one goes.
     pipeline = folder / "011_pipeline.sql"
@@ -153,7 +178,7 @@ def test_fresh_database_per_test_and_template_per_folder_state(
     assert f"removed older template(s): {a['template']}" in third.stdout
     assert list(databases(pg_server, templates)) == [new]
     assert databases(pg_server, testdb.BUILD_PREFIX) == {}
-    assert databases(pg_server, testdb.CLONE_PREFIX) == {}
+    assert clones_left(pg_server, records) == []
     with pg_server.admin() as conn:
         testdb.drop(conn, new)
 
@@ -173,7 +198,8 @@ def test_xdist_workers_share_one_template_and_get_their_own_databases(
     assert len(built_by) == 1, f"the template was built by {built_by or 'nobody'}"
     assert len({r["template"] for r in records}) == 1
     assert len(databases(pg_server, templates)) == 1
-    assert databases(pg_server, testdb.CLONE_PREFIX) == {}
+    assert len({token(r["db"]) for r in records}) == 4, "expected a pool per worker"
+    assert clones_left(pg_server, records) == []
     with pg_server.admin() as conn:
         testdb.drop(conn, records[0]["template"])
 
@@ -190,6 +216,19 @@ def test_failing_migration_fails_in_one_line_and_leaves_no_half_built_template(
     key = testdb.folder_key(folder)
     assert databases(pg_server, f"{testdb.TEMPLATE_PREFIX}{key}_") == {}
     assert databases(pg_server, f"{testdb.BUILD_PREFIX}{key}_") == {}
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_a_bad_spares_option_fails_in_one_line(
+    pg_server: PgServer, folder: Path, tmp_path: Path, value: str
+) -> None:
+    result, records = run_inner(pg_server, tmp_path, folder, "--alumdb-spares", value)
+    assert result.returncode != 0 and records == []
+    assert (
+        f"alumdb: --alumdb-spares: expected a whole number of databases (0 or more), "
+        f"got {value!r}" in result.stdout
+    )
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_plugin_does_nothing_unless_its_fixtures_are_asked_for(tmp_path: Path) -> None:

@@ -1,0 +1,233 @@
+"""Test databases cloned ahead of the tests that need them, and dropped behind them.
+
+``CREATE DATABASE ... TEMPLATE`` creates every relation file of the template (490
+for the CRM's schema, system catalogs included) and writes it all to the WAL;
+``DROP DATABASE`` forces a checkpoint. bench/fixture.py measures what that costs a
+test: about 20 ms on a server whose data is on tmpfs, hundreds of milliseconds on a
+disk slow to create files. A :class:`ClonePool` does both off the test's path (the
+way IntegreSQL serves test databases): a thread with a connection of its own keeps
+clones ready while tests run, and another drops released clones behind them, so a
+test takes a database that is already there and leaves without waiting for the drop.
+
+* Every clone is a new database, made for one test and dropped after it: nothing
+  is reused, so tests never see each other's writes.
+* ``spares`` clones wait ready at most (per pool: per pytest session, so per
+  xdist worker); ``spares=0`` clones and drops on the caller's thread instead.
+* :meth:`ClonePool.close` drops every clone still there, ready or released, and
+  says which it could not drop.
+* A session killed before it could drop its clones leaves them behind: every clone's
+  name carries its pool's token (``alumdb_test_<token>_<n>``) and the pool's
+  connection announces the token (``application_name``), so the next pool that starts
+  on the server drops the clones whose pool has no connection any more.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from collections import deque
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from alumdb import database
+from alumdb.errors import DatabaseUnavailableError
+from alumdb.testdb import CLONE_PREFIX, drop
+
+OWNER_PREFIX = "alumdb-clones "  # + token: the application_name of a pool's connection
+TOKEN_HEX = 12
+DEFAULT_SPARES = 2
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def drop_orphans(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
+    """Drop the clones whose pool has no connection to the server any more.
+
+    Best effort: only clones this role may drop (it owns them, or is a superuser), and
+    one that cannot be dropped (another pool dropped it first, say) is left alone.
+    """
+    rows = conn.execute(
+        "SELECT d.datname FROM pg_database d"
+        " WHERE d.datname ~ %s AND pg_has_role(d.datdba, 'USAGE') AND NOT EXISTS ("
+        "   SELECT 1 FROM pg_stat_activity a"
+        "   WHERE a.application_name = %s || substr(d.datname, %s, %s))"
+        " ORDER BY d.datname",
+        (
+            f"^{CLONE_PREFIX}[0-9a-f]{{{TOKEN_HEX}}}_[0-9]+$",
+            OWNER_PREFIX,
+            len(CLONE_PREFIX) + 1,
+            TOKEN_HEX,
+        ),
+    ).fetchall()
+    dropped = []
+    for (name,) in rows:
+        try:
+            drop(conn, str(name))
+        except psycopg.Error:
+            continue
+        dropped.append(str(name))
+    return tuple(dropped)
+
+
+class _Link:
+    """One connection of the pool, opened again if the server dropped it."""
+
+    def __init__(self, params: database.Conninfo, wait: float) -> None:
+        self.params = params
+        self.conn = database.connect(params, wait=wait, application_name=params["application_name"])
+
+    def get(self) -> psycopg.Connection[Any]:
+        if self.conn.closed:  # the server restarted, say: connect again, once
+            self.conn = database.connect(
+                self.params, application_name=self.params["application_name"]
+            )
+        return self.conn
+
+
+class ClonePool:
+    """Clones of ``template`` made ahead on one thread, handed out once, dropped on another."""
+
+    def __init__(
+        self, params: database.Conninfo, template: str, spares: int = DEFAULT_SPARES,
+        wait: float = 0.0,
+    ) -> None:  # fmt: skip
+        self.token = secrets.token_hex(TOKEN_HEX // 2)
+        self.template = template
+        self.spares = max(0, spares)
+        owned: database.Conninfo = {**params, "application_name": OWNER_PREFIX + self.token}
+        self._cloner = _Link(owned, wait)
+        self.orphans = drop_orphans(self._cloner.conn)
+        # Drops on a connection of their own: a DROP (and the checkpoint it forces) never
+        # holds up the next clone.
+        self._dropper = _Link(owned, wait) if self.spares else self._cloner
+        self._serial = itertools.count(1)
+        self._cond = threading.Condition()
+        self._ready: deque[str | DatabaseUnavailableError] = deque()
+        self._drops: deque[str] = deque()
+        self._undropped: list[str] = []
+        self._closing = False
+        self._threads: list[threading.Thread] = []
+        if self.spares:
+            for work in (self._clone_ahead, self._drop_behind):
+                thread = threading.Thread(target=work, name=f"alumdb-{work.__name__}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def get(self, timeout: float = 300.0) -> str:
+        """The name of a new clone (made now when none is ready)."""
+        if not self._threads:
+            return self._clone()
+        cloner = self._threads[0]
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._ready or not cloner.is_alive(), timeout):
+                raise DatabaseUnavailableError(
+                    f"no clone of the template {self.template} was ready within {timeout:.0f}s"
+                )
+            if not self._ready:
+                raise DatabaseUnavailableError("the thread that clones test databases stopped")
+            item = self._ready.popleft()
+            self._cond.notify_all()  # room for another spare
+        if isinstance(item, DatabaseUnavailableError):
+            raise item
+        return item
+
+    def release(self, name: str) -> None:
+        """Drop ``name`` (behind the caller's back when the pool has threads)."""
+        if not self._threads:
+            self._drop(name)
+            return
+        with self._cond:
+            self._drops.append(name)
+            self._cond.notify_all()
+
+    def close(self) -> tuple[str, ...]:
+        """Stop the threads, drop every clone still there; the names of those dropped now.
+
+        Raises DatabaseUnavailableError naming the clones that could not be dropped.
+        """
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+        left = [item for item in self._ready if isinstance(item, str)]
+        left += [*self._drops, *self._undropped]
+        self._ready.clear()
+        self._drops.clear()
+        self._undropped.clear()
+        failed: list[str] = []
+        reason = ""
+        for name in left:
+            try:
+                self._drop(name)
+            except DatabaseUnavailableError as exc:
+                failed.append(name)
+                reason = str(exc)
+        for link in {id(self._cloner): self._cloner, id(self._dropper): self._dropper}.values():
+            link.conn.close()
+        if failed:
+            raise DatabaseUnavailableError(
+                f"could not drop the test database(s) {', '.join(failed)}: {reason}"
+            )
+        return tuple(left)
+
+    # --- the threads -------------------------------------------------------------------
+
+    def _clone_ahead(self) -> None:
+        """Keep ``spares`` clones ready (a failed clone is handed to the next test)."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closing or len(self._ready) < self.spares)
+                if self._closing:
+                    return
+            item: str | DatabaseUnavailableError
+            try:
+                item = self._clone()
+            except DatabaseUnavailableError as exc:
+                item = exc
+            with self._cond:
+                self._ready.append(item)
+                self._cond.notify_all()
+
+    def _drop_behind(self) -> None:
+        """Drop the released clones; on closing, those released so far, then stop."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closing or self._drops)
+                if not self._drops:
+                    return
+                name = self._drops.popleft()
+            try:
+                self._drop(name)
+            except DatabaseUnavailableError:
+                with self._cond:
+                    self._undropped.append(name)  # close() tries again
+
+    # --- one statement each --------------------------------------------------------------
+
+    def _clone(self) -> str:
+        name = f"{CLONE_PREFIX}{self.token}_{next(self._serial)}"
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(self.template)
+        )
+        try:
+            self._cloner.get().execute(statement)
+        except psycopg.Error as exc:
+            raise DatabaseUnavailableError(
+                f"could not clone the template {self.template}: {_first_line(exc)}"
+            ) from None
+        return name
+
+    def _drop(self, name: str) -> None:
+        try:
+            drop(self._dropper.get(), name)
+        except psycopg.Error as exc:
+            raise DatabaseUnavailableError(
+                f"could not drop the test database {name}: {_first_line(exc)}"
+            ) from None
