@@ -186,7 +186,9 @@ def alumdb_server(request: pytest.FixtureRequest) -> Iterator[Server]:
         # The image comes through compose (POSTGRES_IMAGE, pulled when missing); where no
         # registry answers, the project's scripts/setup builds the stand-in beforehand
         # (tools/provision, which the installed package does not ship).
-        env = environment.resolve("dev", project_dir, environment.scratch_settings("alumdbtpl"))
+        env = environment.resolve(  # its data on tmpfs: clones in milliseconds (bench/)
+            "dev", project_dir, environment.scratch_settings("alumdbtpl"), in_memory=True
+        )
         up = environment.up(env, client, timeout=90)
         params = up.endpoint.conninfo()
         database.connect(params, wait=30).close()

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from alumdb import catalog, clonepool, testdb
+from alumdb import catalog, clonepool, environment, testdb
 from tests.conftest import PgServer
-from tests.helpers import MIGRATIONS
+from tests.helpers import MIGRATIONS, ROOT
 
 NEXT = catalog.format_version(catalog.load(MIGRATIONS).highest + 1)  # after the real files
 
@@ -242,3 +242,46 @@ def test_plugin_does_nothing_unless_its_fixtures_are_asked_for(tmp_path: Path) -
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "alumdb" not in result.stdout
+
+
+OWN_SERVER_TEST = """
+import psycopg
+
+def test_on_the_plugins_own_server(alumdb_url):
+    with psycopg.connect(alumdb_url) as conn:
+        mounts = conn.execute("SELECT pg_read_file('/proc/self/mounts')").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] > 0
+    assert "tmpfs /var/lib/postgresql/data tmpfs" in mounts
+"""
+
+
+def test_without_a_server_the_plugin_starts_its_own_in_memory_and_removes_it(
+    tmp_path: Path,
+) -> None:
+    """No --alumdb-server: a compose project of the project's docker-compose.dev.yml, its
+    data on tmpfs (clones in milliseconds), gone with its container after the session."""
+    project = tmp_path / "crm"
+    project.mkdir()
+    shutil.copy(ROOT / "docker-compose.dev.yml", project / "docker-compose.dev.yml")
+    shutil.copytree(MIGRATIONS, project / "migrations")
+    (project / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (project / "test_own.py").write_text(OWN_SERVER_TEST, encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("ALUMDB_", "PYTEST_"))}
+    before = _scratch_projects()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project, env=environ, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert _scratch_projects() == before  # container, network and data all gone
+
+
+def _scratch_projects() -> set[str]:
+    """The plugin's own compose projects (containers, volumes, networks) on this engine."""
+    client = environment.docker_client()
+    label = "com.docker.compose.project"
+    found = {c.labels.get(label, "") for c in client.containers.list(all=True)}
+    found |= {(v.attrs.get("Labels") or {}).get(label, "") for v in client.volumes.list()}
+    found |= {(n.attrs.get("Labels") or {}).get(label, "") for n in client.networks.list()}
+    return {name for name in found if name.startswith("alumdbtpl")}
