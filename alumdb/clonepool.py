@@ -19,6 +19,10 @@ test takes a database that is already there and leaves without waiting for the d
   name carries its pool's token (``alumdb_test_<token>_<n>``) and the pool's
   connection announces the token (``application_name``), so the next pool that starts
   on the server drops the clones whose pool has no connection any more.
+* A pool whose connections the server lost (a restart) connects again and goes on:
+  a clone that failed with the connection is made again on a new one, and a clone
+  made before is checked to exist before a test gets it (meanwhile another pool may
+  have taken it for an orphan and dropped it).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from alumdb.testdb import CLONE_PREFIX, drop
 OWNER_PREFIX = "alumdb-clones "  # + token: the application_name of a pool's connection
 TOKEN_HEX = 12
 DEFAULT_SPARES = 2
+EXISTS = sql.SQL("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -83,11 +88,21 @@ class _Link:
         self.conn = database.connect(params, wait=wait, application_name=params["application_name"])
 
     def get(self) -> psycopg.Connection[Any]:
-        if self.conn.closed:  # the server restarted, say: connect again, once
+        if self.conn.closed or self.conn.broken:  # the server restarted: connect again
+            self.conn.close()
             self.conn = database.connect(
-                self.params, application_name=self.params["application_name"]
+                self.params, wait=5.0, application_name=self.params["application_name"]
             )
         return self.conn
+
+    def execute(self, statement: sql.SQL | sql.Composed, params: tuple[Any, ...] = ()) -> Any:
+        """Run ``statement``; once more on a new connection if the old one was lost."""
+        try:
+            return self.get().execute(statement, params)
+        except psycopg.OperationalError:
+            if not (self.conn.closed or self.conn.broken):
+                raise
+            return self.get().execute(statement, params)
 
 
 class ClonePool:
@@ -106,6 +121,8 @@ class ClonePool:
         # Drops on a connection of their own: a DROP (and the checkpoint it forces) never
         # holds up the next clone.
         self._dropper = _Link(owned, wait) if self.spares else self._cloner
+        # The tests' thread checks a ready clone on a connection no thread keeps busy.
+        self._checker = _Link(owned, wait) if self.spares else self._cloner
         self._serial = itertools.count(1)
         self._cond = threading.Condition()
         self._ready: deque[str | DatabaseUnavailableError] = deque()
@@ -133,9 +150,11 @@ class ClonePool:
                 raise DatabaseUnavailableError("the thread that clones test databases stopped")
             item = self._ready.popleft()
             self._cond.notify_all()  # room for another spare
-        if isinstance(item, DatabaseUnavailableError):
-            raise item
-        return item
+        if isinstance(item, str) and self._exists(item):
+            return item
+        # A clone that failed ahead (the server was restarting, say), or one another pool
+        # dropped as an orphan while this pool's connections were lost: made now.
+        return self._clone()
 
     def release(self, name: str) -> None:
         """Drop ``name`` (behind the caller's back when the pool has threads)."""
@@ -169,7 +188,7 @@ class ClonePool:
             except DatabaseUnavailableError as exc:
                 failed.append(name)
                 reason = str(exc)
-        for link in {id(self._cloner): self._cloner, id(self._dropper): self._dropper}.values():
+        for link in {id(x): x for x in (self._cloner, self._dropper, self._checker)}.values():
             link.conn.close()
         if failed:
             raise DatabaseUnavailableError(
@@ -180,7 +199,7 @@ class ClonePool:
     # --- the threads -------------------------------------------------------------------
 
     def _clone_ahead(self) -> None:
-        """Keep ``spares`` clones ready (a failed clone is handed to the next test)."""
+        """Keep ``spares`` clones ready (a failed clone is made again when a test asks)."""
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._closing or len(self._ready) < self.spares)
@@ -217,12 +236,21 @@ class ClonePool:
             sql.Identifier(name), sql.Identifier(self.template)
         )
         try:
-            self._cloner.get().execute(statement)
+            self._cloner.execute(statement)
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
                 f"could not clone the template {self.template}: {_first_line(exc)}"
             ) from None
         return name
+
+    def _exists(self, name: str) -> bool:
+        try:
+            found = self._checker.execute(EXISTS, (name,)).fetchone()
+        except psycopg.Error as exc:
+            raise DatabaseUnavailableError(
+                f"could not check the test database {name}: {_first_line(exc)}"
+            ) from None
+        return found is not None
 
     def _drop(self, name: str) -> None:
         try:

@@ -133,3 +133,37 @@ def test_a_clone_that_fails_says_so_in_one_line(pg_server: PgServer, spares: int
     assert message.startswith("could not clone the template alumdb_tpl_missing: ")
     assert "does not exist" in message and "\n" not in message
     assert clones(pg_server, pool.token) == set()
+
+
+def test_a_pool_whose_connections_were_lost_goes_on_with_clones_that_exist(
+    pg_server: PgServer, alumdb_template: testdb.Template
+) -> None:
+    """A server restart ends the pool's connections; meanwhile another pool takes its
+    ready clones for orphans and drops them. The next test still gets a fresh clone."""
+    pool = clonepool.ClonePool(params(pg_server), alumdb_template.name, spares=1)
+    try:
+        deadline = time.monotonic() + 120
+        while not clones(pg_server, pool.token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ready = clones(pg_server, pool.token)
+        assert len(ready) == 1
+        with pg_server.admin() as conn:  # what a restart does to the pool's sessions
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = %s",
+                (clonepool.OWNER_PREFIX + pool.token,),
+            )
+        while owner_connected(pg_server, pool.token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        other = clonepool.ClonePool(params(pg_server), alumdb_template.name, spares=0)
+        other.close()
+        assert set(other.orphans) == ready
+        name = pool.get(timeout=120)
+        assert name not in ready
+        with psycopg.connect(pg_server.url(name)) as conn:
+            row = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()
+        assert row == (len(catalog.load(MIGRATIONS)),)
+        pool.release(name)
+    finally:
+        pool.close()
+    assert clones(pg_server, pool.token) == set()
