@@ -38,9 +38,9 @@ from psycopg import sql
 
 from alumdb import database
 from alumdb.errors import DatabaseUnavailableError
-from alumdb.testdb import CLONE_PREFIX, drop
+from alumdb.testdb import CLONE_PREFIX, POOL_PREFIX, drop, pool_application_name
 
-OWNER_PREFIX = "alumdb-clones "  # + token: the application_name of a pool's connection
+OWNER_PREFIX = POOL_PREFIX  # + token + " " + state: the application_name of its connections
 TOKEN_HEX = 12
 DEFAULT_SPARES = 2
 EXISTS = sql.SQL("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s")
@@ -61,7 +61,7 @@ def drop_orphans(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
         "SELECT d.datname FROM pg_database d"
         " WHERE d.datname ~ %s AND pg_has_role(d.datdba, 'USAGE') AND NOT EXISTS ("
         "   SELECT 1 FROM pg_stat_activity a"
-        "   WHERE a.application_name = %s || substr(d.datname, %s, %s))"
+        "   WHERE starts_with(a.application_name, %s || substr(d.datname, %s, %s) || ' '))"
         " ORDER BY d.datname",
         (
             f"^{CLONE_PREFIX}[0-9a-f]{{{TOKEN_HEX}}}_[0-9]+$",
@@ -115,7 +115,10 @@ class ClonePool:
         self.token = secrets.token_hex(TOKEN_HEX // 2)
         self.template = template
         self.spares = max(0, spares)
-        owned: database.Conninfo = {**params, "application_name": OWNER_PREFIX + self.token}
+        owned: database.Conninfo = {
+            **params,
+            "application_name": pool_application_name(self.token, template),
+        }
         self._cloner = _Link(owned, wait)
         self.orphans = drop_orphans(self._cloner.conn)
         # Drops on a connection of their own: a DROP (and the checkpoint it forces) never

@@ -45,6 +45,10 @@ TEMPLATE_PREFIX = "alumdb_tpl_"
 BUILD_PREFIX = "alumdb_bld_"
 CLONE_PREFIX = "alumdb_test_"
 LOCK_NAMESPACE = "alumdb.testdb.template:"
+# A clone pool's connections are called "alumdb-clones <token> <state>": the token is
+# in its clones' names (alumdb.clonepool), the state key names the template it clones,
+# which no other session's build may then drop.
+POOL_PREFIX = "alumdb-clones "
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,11 @@ def state_key(cat: catalog_mod.Catalog) -> str:
 
 def template_name(cat: catalog_mod.Catalog) -> str:
     return f"{TEMPLATE_PREFIX}{folder_key(cat.directory)}_{state_key(cat)}"
+
+
+def pool_application_name(token: str, template: str) -> str:
+    """What a clone pool of ``template`` calls its connections (see :data:`POOL_PREFIX`)."""
+    return f"{POOL_PREFIX}{token} {template.rsplit('_', 1)[-1]}"
 
 
 def url_for(params: database.Conninfo, dbname: str) -> str:
@@ -176,12 +185,21 @@ def _build(
 
 
 def _remove_stale(conn: psycopg.Connection[Any], folder: str, keep: str) -> tuple[str, ...]:
-    """Drop the older templates (and abandoned builds) of the same folder."""
+    """Drop the older templates (and abandoned builds) of the same folder, except those a
+    running session still clones from (a later build drops them)."""
     rows = conn.execute(
-        "SELECT datname FROM pg_database"
-        " WHERE (starts_with(datname, %s) OR starts_with(datname, %s)) AND datname <> %s"
-        " ORDER BY datname",
-        (f"{TEMPLATE_PREFIX}{folder}_", f"{BUILD_PREFIX}{folder}_", keep),
+        "SELECT d.datname FROM pg_database d"
+        " WHERE (starts_with(d.datname, %(tpl)s) OR starts_with(d.datname, %(bld)s))"
+        "   AND d.datname <> %(keep)s AND NOT EXISTS ("
+        "     SELECT 1 FROM pg_stat_activity a WHERE starts_with(a.application_name, %(pool)s)"
+        "       AND split_part(a.application_name, ' ', 3) = split_part(d.datname, '_', 4))"
+        " ORDER BY d.datname",
+        {
+            "tpl": f"{TEMPLATE_PREFIX}{folder}_",
+            "bld": f"{BUILD_PREFIX}{folder}_",
+            "keep": keep,
+            "pool": POOL_PREFIX,
+        },
     ).fetchall()
     names = tuple(str(r[0]) for r in rows)
     for stale in names:

@@ -7,15 +7,17 @@ clones of a killed session dropped by the next pool, a live pool's clones left a
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from alumdb import catalog, clonepool, database, testdb
+from alumdb import catalog, clonepool, database, scaffold, testdb
 from alumdb.errors import DatabaseUnavailableError
 from tests.conftest import PgServer
 from tests.helpers import MIGRATIONS
@@ -115,8 +117,8 @@ def test_a_killed_sessions_clones_are_dropped_by_the_next_pool_not_a_live_ones(
 def owner_connected(pg_server: PgServer, token: str) -> bool:
     with pg_server.admin() as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            (clonepool.OWNER_PREFIX + token,),
+            "SELECT count(*) FROM pg_stat_activity WHERE starts_with(application_name, %s)",
+            (f"{clonepool.OWNER_PREFIX}{token} ",),
         ).fetchone()
     return bool(row and row[0])
 
@@ -150,8 +152,8 @@ def test_a_pool_whose_connections_were_lost_goes_on_with_clones_that_exist(
         with pg_server.admin() as conn:  # what a restart does to the pool's sessions
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = %s",
-                (clonepool.OWNER_PREFIX + pool.token,),
+                " WHERE starts_with(application_name, %s)",
+                (f"{clonepool.OWNER_PREFIX}{pool.token} ",),
             )
         while owner_connected(pg_server, pool.token) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -167,3 +169,28 @@ def test_a_pool_whose_connections_were_lost_goes_on_with_clones_that_exist(
     finally:
         pool.close()
     assert clones(pg_server, pool.token) == set()
+
+
+def test_a_new_template_leaves_the_old_one_while_a_session_clones_from_it(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    """A migration edited while a session runs: the next session's build keeps the old
+    template for the running session's pool, and a later build drops it."""
+    directory = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, directory)
+    server = params(pg_server)
+    old = testdb.ensure_template(server, catalog.load(directory)).name
+    pool = clonepool.ClonePool(server, old, spares=1)
+    try:
+        scaffold.new_migration(directory, "add_nothing")
+        new = testdb.ensure_template(server, catalog.load(directory))
+        assert new.built and old not in new.removed
+        name = pool.get(timeout=120)  # the running session goes on cloning the old one
+        pool.release(name)
+    finally:
+        pool.close()
+    scaffold.new_migration(directory, "more_nothing")
+    last = testdb.ensure_template(server, catalog.load(directory))
+    assert set(last.removed) == {old, new.name}
+    with pg_server.admin() as conn:
+        testdb.drop(conn, last.name)

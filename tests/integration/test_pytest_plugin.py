@@ -110,7 +110,7 @@ def clones_left(pg_server: PgServer, records: list[dict[str, Any]]) -> list[str]
     inner = {token(r["db"]) for r in records}
     with pg_server.admin() as conn:
         live = {
-            str(r[0]).removeprefix(clonepool.OWNER_PREFIX)
+            str(r[0]).removeprefix(clonepool.OWNER_PREFIX).split(" ")[0]
             for r in conn.execute(
                 "SELECT application_name FROM pg_stat_activity"
                 " WHERE starts_with(application_name, %s)",
