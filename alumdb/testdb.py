@@ -45,9 +45,9 @@ TEMPLATE_PREFIX = "alumdb_tpl_"
 BUILD_PREFIX = "alumdb_bld_"
 CLONE_PREFIX = "alumdb_test_"
 LOCK_NAMESPACE = "alumdb.testdb.template:"
-# A clone pool's connections are called "alumdb-clones <token> <state>": the token is
-# in its clones' names (alumdb.clonepool), the state key names the template it clones,
-# which no other session's build may then drop.
+# A clone pool's connections are called "alumdb-clones <token> <folder>_<state>": the
+# token is in its clones' names (alumdb.clonepool), the keys name the template it
+# clones, which no other session's build may then drop.
 POOL_PREFIX = "alumdb-clones "
 
 
@@ -80,7 +80,7 @@ def template_name(cat: catalog_mod.Catalog) -> str:
 
 def pool_application_name(token: str, template: str) -> str:
     """What a clone pool of ``template`` calls its connections (see :data:`POOL_PREFIX`)."""
-    return f"{POOL_PREFIX}{token} {template.rsplit('_', 1)[-1]}"
+    return f"{POOL_PREFIX}{token} {template.removeprefix(TEMPLATE_PREFIX)}"
 
 
 def url_for(params: database.Conninfo, dbname: str) -> str:
@@ -192,7 +192,8 @@ def _remove_stale(conn: psycopg.Connection[Any], folder: str, keep: str) -> tupl
         " WHERE (starts_with(d.datname, %(tpl)s) OR starts_with(d.datname, %(bld)s))"
         "   AND d.datname <> %(keep)s AND NOT EXISTS ("
         "     SELECT 1 FROM pg_stat_activity a WHERE starts_with(a.application_name, %(pool)s)"
-        "       AND split_part(a.application_name, ' ', 3) = split_part(d.datname, '_', 4))"
+        "       AND split_part(a.application_name, ' ', 3)"
+        "         = split_part(d.datname, '_', 3) || '_' || split_part(d.datname, '_', 4))"
         " ORDER BY d.datname",
         {
             "tpl": f"{TEMPLATE_PREFIX}{folder}_",
