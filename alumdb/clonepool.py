@@ -40,15 +40,9 @@ from alumdb import database
 from alumdb.errors import DatabaseUnavailableError
 from alumdb.testdb import CLONE_PREFIX, POOL_PREFIX, drop, pool_application_name
 
-OWNER_PREFIX = POOL_PREFIX  # + token + " " + state: the application_name of its connections
 TOKEN_HEX = 12
 DEFAULT_SPARES = 2
 EXISTS = sql.SQL("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def drop_orphans(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
@@ -65,7 +59,7 @@ def drop_orphans(conn: psycopg.Connection[Any]) -> tuple[str, ...]:
         " ORDER BY d.datname",
         (
             f"^{CLONE_PREFIX}[0-9a-f]{{{TOKEN_HEX}}}_[0-9]+$",
-            OWNER_PREFIX,
+            POOL_PREFIX,
             len(CLONE_PREFIX) + 1,
             TOKEN_HEX,
         ),
@@ -242,7 +236,7 @@ class ClonePool:
             self._cloner.execute(statement)
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
-                f"could not clone the template {self.template}: {_first_line(exc)}"
+                f"could not clone the template {self.template}: {database.first_line(exc)}"
             ) from None
         return name
 
@@ -251,7 +245,7 @@ class ClonePool:
             found = self._checker.execute(EXISTS, (name,)).fetchone()
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
-                f"could not check the test database {name}: {_first_line(exc)}"
+                f"could not check the test database {name}: {database.first_line(exc)}"
             ) from None
         return found is not None
 
@@ -260,5 +254,5 @@ class ClonePool:
             drop(self._dropper.get(), name)
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
-                f"could not drop the test database {name}: {_first_line(exc)}"
+                f"could not drop the test database {name}: {database.first_line(exc)}"
             ) from None

@@ -31,6 +31,7 @@ __all__ = [
     "probe",
     "redact",
     "same_target",
+    "settings",
     "silence_limit",
 ]
 
@@ -138,7 +139,7 @@ def connect(
         except psycopg.OperationalError as exc:
             reason = first_line(exc)
             if refusal.server_sent(reason) and reason not in codes:
-                codes[reason] = refusal.sqlstate({**CONNECTION_SETTINGS, **params}, CONNECT_TIMEOUT)
+                codes[reason] = refusal.sqlstate(settings(params), CONNECT_TIMEOUT)
             code = codes.get(reason)
             final = _final(reason, code)
             if final or time.monotonic() + delay > deadline:
@@ -168,17 +169,25 @@ def _open(
     params: Conninfo, application_name: str, timeout: int | None = None
 ) -> psycopg.Connection[Any]:
     """The one place the engine opens a connection (autocommit, no prepared statements)."""
-    settings: dict[str, Any] = {**CONNECTION_SETTINGS, "application_name": application_name}
-    settings.update(params)
+    chosen = settings({"application_name": application_name, **params})
     if timeout is not None:
-        settings["connect_timeout"] = timeout
-    conn = psycopg.connect(**settings, autocommit=True)
+        chosen["connect_timeout"] = timeout
+    conn = psycopg.connect(**chosen, autocommit=True)
     conn.prepare_threshold = None
     return conn
 
 
+def settings(params: Conninfo) -> Conninfo:
+    """The libpq parameters of a connection: :data:`CONNECTION_SETTINGS`, then ``params``."""
+    return {**CONNECTION_SETTINGS, **params}
+
+
 def first_line(exc: BaseException) -> str:
-    """The reason of a connection error, without libpq's "connection to server at" prefix."""
+    """An error's reason on one line: the server's primary message when it sent one,
+    else libpq's first line without its "connection to server at ... failed:" prefix."""
+    primary = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+    if primary:
+        return primary.strip().splitlines()[0]
     text = str(exc).strip()
     # libpq prefixes "connection failed: connection to server at ... failed: <reason>".
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -217,15 +226,15 @@ def silence_limit(params: Conninfo) -> str:
     A busy server's kernel still answers TCP keepalives; a host or network that is gone
     does not, and the connection fails after the keepalive probes (libpq's settings).
     """
-    settings = {**CONNECTION_SETTINGS, **params}
+    chosen = settings(params)
     try:
-        if str(settings["keepalives"]) == "0":
+        if str(chosen["keepalives"]) == "0":
             return (
                 "TCP keepalives are off: if the server's host goes away, "
                 "the run waits until the OS gives up"
             )
-        seconds = int(settings["keepalives_idle"]) + int(settings["keepalives_interval"]) * int(
-            settings["keepalives_count"]
+        seconds = int(chosen["keepalives_idle"]) + int(chosen["keepalives_interval"]) * int(
+            chosen["keepalives_count"]
         )
     except (KeyError, ValueError):
         return "a server that is gone is found by TCP keepalives"

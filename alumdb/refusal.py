@@ -34,10 +34,12 @@ SERVER_SENT = ":  "
 _CODE = re.compile(r":  ([0-9A-Z]{5}): ")
 
 # The refusals worth waiting for: the server cannot take the connection *yet*.
-RETRY = {
-    "57P03": "the server is starting up, shutting down or in recovery",
-    "53300": "too many connections",
-}
+RETRY = frozenset(
+    {
+        "57P03",  # cannot_connect_now: starting up, shutting down, in recovery
+        "53300",  # too_many_connections
+    }
+)
 HINTS = {
     "28P01": "check the password (POSTGRES_PASSWORD or the URL)",
     "28000": "check the user name, that it may log in (LOGIN) and pg_hba.conf",

@@ -68,9 +68,9 @@ def read_snapshot(
             applied = tracking.read_applied(conn)
             snap = introspect.read(conn)
     except psycopg.Error as exc:
-        reason = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
         raise DatabaseUnavailableError(
-            f"reading the schema of database {conn.info.dbname!r} failed: {reason} "
+            f"reading the schema of database {conn.info.dbname!r} failed: "
+            f"{database.first_line(exc)} "
             f"(SQLSTATE {exc.sqlstate}); try again"
         ) from None
     return applied, snap

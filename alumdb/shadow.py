@@ -112,10 +112,6 @@ def _create_statement(conn: psycopg.Connection[Any], name: str) -> sql.Composed:
     return sql.SQL(" ").join(parts)
 
 
-def _reason(exc: psycopg.Error) -> str:
-    return (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
-
-
 def _drop(params: database.Conninfo, name: str) -> None:
     try:
         with database.connect(params, application_name="alumdb drift") as admin:
@@ -124,7 +120,7 @@ def _drop(params: database.Conninfo, name: str) -> None:
             )
     except psycopg.Error as exc:
         raise EnvironmentFailure(
-            f"could not drop the shadow database {name}: {_reason(exc)}; drop it with "
+            f"could not drop the shadow database {name}: {database.first_line(exc)}; drop it with "
             f"DROP DATABASE {name} WITH (FORCE)"
         ) from None
 
@@ -136,7 +132,7 @@ def _create(params: database.Conninfo, name: str) -> None:
         except psycopg.Error as exc:
             raise UsageError(
                 f"cannot create the shadow database {name} on the target's server: "
-                f"{_reason(exc)}; pass --shadow-container or --shadow-url URL"
+                f"{database.first_line(exc)}; pass --shadow-container or --shadow-url URL"
             ) from None
 
 
@@ -228,7 +224,7 @@ def empty(conn: psycopg.Connection[Any]) -> None:
         except psycopg.Error as exc:
             raise EnvironmentFailure(
                 f"could not empty the shadow database {conn.info.dbname!r} after the run: "
-                f"{_reason(exc)}; empty it by hand before the next drift"
+                f"{database.first_line(exc)}; empty it by hand before the next drift"
             ) from None
         if not statements:
             return

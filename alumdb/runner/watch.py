@@ -64,17 +64,21 @@ def _watch(
     stop: threading.Event,
 ) -> None:
     started = time.monotonic()
-    delay = FIRST
+    if stop.wait(FIRST):  # most messages: done before there is anything to say
+        return
     pid = conn.info.backend_pid
     params = database.same_target(conn)
-    while not stop.wait(delay):
+    silence = database.silence_limit(params)
+    delay = FIRST
+    while True:
         state = server_view(params, pid)
         if stop.is_set():  # the answer came while we asked: nothing to report
             return
         elapsed = time.monotonic() - started
-        silence = database.silence_limit(params)
         on_event(Event("running", current(), elapsed, f"{elapsed:.0f}s so far; {state}; {silence}"))
         delay = min(delay * 2, LONGEST)
+        if stop.wait(delay):
+            return
 
 
 def server_view(params: database.Conninfo, pid: int) -> str:

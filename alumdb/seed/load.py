@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from alumdb import database
 from alumdb.errors import SeedError
 from alumdb.seed import automation, gen, inbox, outreach, people, tables
 from alumdb.seed.plan import Options
@@ -157,10 +158,10 @@ def seed(
     try:
         return _seed(conn, options, track, started, only)
     except psycopg.Error as exc:
-        reason = (exc.diag.message_primary or str(exc)).splitlines()[0]
         raise SeedError(
             f"seeding {conn.info.dbname} failed at tenant {where.tenant} after {where.table} "
-            f"({exc.sqlstate or 'no SQLSTATE'}): {reason}; that tenant was rolled back"
+            f"({exc.sqlstate or 'no SQLSTATE'}): {database.first_line(exc)}; that tenant was "
+            "rolled back"
         ) from None
 
 

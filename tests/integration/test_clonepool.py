@@ -118,7 +118,7 @@ def owner_connected(pg_server: PgServer, token: str) -> bool:
     with pg_server.admin() as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE starts_with(application_name, %s)",
-            (f"{clonepool.OWNER_PREFIX}{token} ",),
+            (f"{testdb.POOL_PREFIX}{token} ",),
         ).fetchone()
     return bool(row and row[0])
 
@@ -153,7 +153,7 @@ def test_a_pool_whose_connections_were_lost_goes_on_with_clones_that_exist(
             conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE starts_with(application_name, %s)",
-                (f"{clonepool.OWNER_PREFIX}{pool.token} ",),
+                (f"{testdb.POOL_PREFIX}{pool.token} ",),
             )
         while owner_connected(pg_server, pool.token) and time.monotonic() < deadline:
             time.sleep(0.05)

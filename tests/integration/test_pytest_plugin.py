@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from alumdb import catalog, clonepool, environment, testdb
+from alumdb import catalog, environment, testdb
 from tests.conftest import PgServer
 from tests.helpers import MIGRATIONS, ROOT
 
@@ -110,11 +110,11 @@ def clones_left(pg_server: PgServer, records: list[dict[str, Any]]) -> list[str]
     inner = {token(r["db"]) for r in records}
     with pg_server.admin() as conn:
         live = {
-            str(r[0]).removeprefix(clonepool.OWNER_PREFIX).split(" ")[0]
+            str(r[0]).removeprefix(testdb.POOL_PREFIX).split(" ")[0]
             for r in conn.execute(
                 "SELECT application_name FROM pg_stat_activity"
                 " WHERE starts_with(application_name, %s)",
-                (clonepool.OWNER_PREFIX,),
+                (testdb.POOL_PREFIX,),
             )
         }
     found = databases(pg_server, testdb.CLONE_PREFIX)
