@@ -20,9 +20,9 @@ test takes a database that is already there and leaves without waiting for the d
   connection announces the token (``application_name``), so the next pool that starts
   on the server drops the clones whose pool has no connection any more.
 * A pool whose connections the server lost (a restart) connects again and goes on:
-  a clone that failed with the connection is made again on a new one, and a clone
-  made before is checked to exist before a test gets it (meanwhile another pool may
-  have taken it for an orphan and dropped it).
+  a clone, check or drop that failed with its connection runs again on a new one
+  (:meth:`_Link.run`), and a clone made before is checked to exist before a test gets
+  it (meanwhile another pool may have taken it for an orphan and dropped it).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ import itertools
 import secrets
 import threading
 from collections import deque
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -42,6 +43,7 @@ from alumdb.testdb import CLONE_PREFIX, POOL_PREFIX, drop, pool_application_name
 
 TOKEN_HEX = 12
 DEFAULT_SPARES = 2
+T = TypeVar("T")
 EXISTS = sql.SQL("SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s")
 
 
@@ -89,14 +91,14 @@ class _Link:
             )
         return self.conn
 
-    def execute(self, statement: sql.SQL | sql.Composed, params: tuple[Any, ...] = ()) -> Any:
-        """Run ``statement``; once more on a new connection if the old one was lost."""
+    def run(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work(connection)``; once more on a new connection if the old one was lost."""
         try:
-            return self.get().execute(statement, params)
+            return work(self.get())
         except psycopg.OperationalError:
             if not (self.conn.closed or self.conn.broken):
                 raise
-            return self.get().execute(statement, params)
+            return work(self.get())
 
 
 class ClonePool:
@@ -233,7 +235,7 @@ class ClonePool:
             sql.Identifier(name), sql.Identifier(self.template)
         )
         try:
-            self._cloner.execute(statement)
+            self._cloner.run(lambda conn: conn.execute(statement))
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
                 f"could not clone the template {self.template}: {database.first_line(exc)}"
@@ -242,7 +244,7 @@ class ClonePool:
 
     def _exists(self, name: str) -> bool:
         try:
-            found = self._checker.execute(EXISTS, (name,)).fetchone()
+            found = self._checker.run(lambda conn: conn.execute(EXISTS, (name,)).fetchone())
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
                 f"could not check the test database {name}: {database.first_line(exc)}"
@@ -251,7 +253,7 @@ class ClonePool:
 
     def _drop(self, name: str) -> None:
         try:
-            drop(self._dropper.get(), name)
+            self._dropper.run(lambda conn: drop(conn, name))
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
                 f"could not drop the test database {name}: {database.first_line(exc)}"
