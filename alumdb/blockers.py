@@ -147,10 +147,6 @@ class Blocker:
         """Ends the session (and rolls back its transaction)."""
         return f"SELECT pg_terminate_backend({self.pid});"
 
-    def cancel_sql(self) -> str:
-        """Cancels its running query only; an idle transaction keeps its locks."""
-        return f"SELECT pg_cancel_backend({self.pid});"
-
 
 def _age(seconds: float) -> str:
     if seconds < 60:

@@ -92,9 +92,6 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.migrations)
 
-    def by_version(self) -> dict[str, Migration]:
-        return {m.version: m for m in self.migrations}
-
     def find(self, version: str) -> Migration | None:
         """The migration with ``version`` (``"12"``, ``"012"`` and ``"0012"`` all match 12)."""
         if not version.isdigit():

@@ -39,7 +39,7 @@ from psycopg import sql
 
 from alumdb import database
 from alumdb.errors import DatabaseUnavailableError
-from alumdb.testdb import CLONE_PREFIX, POOL_PREFIX, drop, pool_application_name
+from alumdb.testdb import CLONE_PREFIX, POOL_PREFIX, clone, drop, pool_application_name
 
 TOKEN_HEX = 12
 DEFAULT_SPARES = 2
@@ -231,11 +231,8 @@ class ClonePool:
 
     def _clone(self) -> str:
         name = f"{CLONE_PREFIX}{self.token}_{next(self._serial)}"
-        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(self.template)
-        )
         try:
-            self._cloner.run(lambda conn: conn.execute(statement))
+            self._cloner.run(lambda conn: clone(conn, self.template, name))
         except psycopg.Error as exc:
             raise DatabaseUnavailableError(
                 f"could not clone the template {self.template}: {database.first_line(exc)}"

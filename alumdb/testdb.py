@@ -208,9 +208,9 @@ def _remove_stale(conn: psycopg.Connection[Any], folder: str, keep: str) -> tupl
     return names
 
 
-def clone(conn: psycopg.Connection[Any], template: str) -> str:
-    """A new database copied from ``template``; returns its name."""
-    name = f"{CLONE_PREFIX}{secrets.token_hex(6)}"
+def clone(conn: psycopg.Connection[Any], template: str, name: str | None = None) -> str:
+    """A new database copied from ``template`` (named ``name``, else at random); its name."""
+    name = name or f"{CLONE_PREFIX}{secrets.token_hex(6)}"
     conn.execute(
         sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(template)

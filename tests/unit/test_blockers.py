@@ -65,7 +65,6 @@ def test_describe_names_everything_and_the_sql_ends_the_session() -> None:
     ):
         assert part in line, part
     assert blocker.terminate_sql() == "SELECT pg_terminate_backend(4242);"
-    assert blocker.cancel_sql() == "SELECT pg_cancel_backend(4242);"
     assert blockers.summary([blocker] * 3).endswith("and 1 more session(s)")
     assert "no session" in blockers.summary([])
 
